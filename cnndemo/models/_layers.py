@@ -1,0 +1,31 @@
+"""Layers named by string, resolved through named_modules()."""
+from __future__ import annotations
+
+import torch.nn as nn
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Every named submodule of the model, in definition order."""
+    return [n for n, _ in model.named_modules() if n]
+
+
+def resolve_layer(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called name; a bad name raises ValueError listing the valid ones."""
+    modules = dict(model.named_modules())
+    if not name or name not in modules:
+        raise ValueError(f"no layer {name!r} in {type(model).__name__}; valid layers: {', '.join(layer_names(model))}")
+    return modules[name]
+
+
+def replace_head(model: nn.Module, head: str, num_classes: int) -> nn.Module:
+    """Swap the final classifier layer for a fresh one with num_classes outputs."""
+    old = resolve_layer(model, head)
+    if isinstance(old, nn.Linear):
+        new: nn.Module = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+    elif isinstance(old, nn.Conv2d):
+        new = nn.Conv2d(old.in_channels, num_classes, old.kernel_size, old.stride, old.padding)
+    else:
+        raise ValueError(f"head {head!r} is a {type(old).__name__}, not Linear or Conv2d")
+    parent_name, _, attr = head.rpartition(".")
+    setattr(resolve_layer(model, parent_name) if parent_name else model, attr, new)
+    return model
