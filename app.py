@@ -1,0 +1,262 @@
+"""cnndemo's Gradio app: UI only. Each event hands its inputs to the cnndemo package and shows what comes back."""
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from cnndemo import BadInputError
+from cnndemo.examples import example_files
+from cnndemo.explain import METHODS, ExplainSettings, ModelCache
+from cnndemo.models import layer_names
+from cnndemo.zoo import Zoo
+
+DEFAULT_MODEL = "efficientnet_lite0"  # the one ImageNet-trained CNN that installs offline
+MAX_FILE_SIZE = "20mb"
+STORY = ("lenet5", "alexnet_cifar", "vgg16_bn_cifar", "googlenet_cifar", "resnet18_cifar", "densenet121_cifar",
+         "efficientnet_lite0")
+METHOD_LABELS = {"gradcam": "Grad-CAM", "guided_gradcam": "Guided Grad-CAM",
+                 "integrated_gradients": "Integrated Gradients", "occlusion": "Occlusion"}
+log = logging.getLogger("cnndemo.app")
+
+
+class SafeImage(gr.Image):
+    """An image input that passes the upload to cnndemo.images untouched: Gradio never decodes user files."""
+
+    def preprocess(self, payload):
+        """The uploaded file's path (or the bytes of a pasted data: URL), not yet decoded."""
+        if payload is None:
+            return None
+        if payload.url and payload.url.startswith("data:"):
+            return base64.b64decode(payload.url.split(",", 1)[1])
+        return payload.path
+
+
+def user_errors(fn):
+    """Show a BadInputError as a message in the UI instead of a traceback; the server keeps serving."""
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as err:  # BadInputError and bad layer / class names: the message is for the user
+            raise gr.Error(str(err)) from None
+        except gr.Error:
+            raise
+        except Exception as err:  # noqa: BLE001 - log the trace, show the student a sentence
+            log.exception("request failed")
+            raise gr.Error(f"Something went wrong ({type(err).__name__}): {err}") from None
+    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+    return wrapped
+
+
+def _need_image(image):
+    """Refuse an empty request with a hint."""
+    if image is None:
+        raise BadInputError("Upload a photo, pick an example or draw something first.")
+    return image
+
+
+def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Blocks:
+    """Wire every tab's events to the cnndemo package; nothing runs until a user asks."""
+    zoo = zoo or Zoo()
+    cache = cache or ModelCache(zoo.load, max_models=3)
+    names = zoo.names()
+    examples = [str(p) for p in example_files(Path(tempfile.gettempdir()) / "cnndemo-examples")]
+
+    def model_choices() -> list[str]:
+        return zoo.names()
+
+    # ---------- Explore ----------
+    @user_errors
+    def predict(image, name: str):
+        """Top-5 classes with probabilities (only for a model with trained weights) and a weights line."""
+        state = zoo.state(name)
+        if not state.trained:
+            cache.get(name)  # loading may fetch weights (online) and update the state
+            state = zoo.state(name)
+        preds = cache.get(name).predict(_need_image(image), top_k=5) if state.trained else None
+        label = {c: float(p) for c, p in preds} if preds else None
+        note = f"**{name}** - {state.status}" + ("" if state.trained else
+                                                  "  \nPredictions are hidden: an untrained network's guesses mean nothing.")
+        return label, note
+
+    @user_errors
+    def feature_maps(image, name: str, layer: str):
+        """The chosen layer's channels (most active first), its shape, stats and shape arithmetic."""
+        view = cache.get(name).feature_maps(_need_image(image), layer or None)
+        header = f"**{view.layer}** output shape `{tuple(view.shape)}`  \n{view.description}"
+        return view.grid, header, pd.DataFrame(view.table(), columns=["channel", "mean", "max", "zeros"])
+
+    @user_errors
+    def attribute(image, name: str, method: str, layer: str, target: str, opacity: float, smooth: bool):
+        """An attribution overlay (before/after), a colour bar and what it shows."""
+        settings = ExplainSettings(method=method, layer=layer or None, target=target or None, opacity=opacity,
+                                   noise_tunnel=smooth, ig_steps=16, nt_samples=4)
+        view = cache.get(name).attribute(_need_image(image), settings)
+        caption = (f"{METHOD_LABELS[view.method]} for **{view.target_name}** "
+                   f"(p = {view.probability:.3f}), layer `{view.layer}`")
+        return (view.display, view.overlay), view.colorbar, caption
+
+    def model_changed(name: str):
+        """Layer and class choices of the newly picked model."""
+        info = zoo.info(name)
+        return (gr.update(choices=list(info.feature_layers) + _other_layers(name, info), value=info.feature_layers[0]),
+                gr.update(choices=_layer_choices(name, info), value=info.cam_layer),
+                gr.update(choices=[""] + list(info.classes), value=""),
+                f"{info.note}  \nInput {info.input_size}, {info.num_classes} classes ({info.dataset}).")
+
+    def _other_layers(name, info):
+        return [n for n in _layer_choices(name, info) if n not in info.feature_layers]
+
+    def _layer_choices(name, info):
+        model, _ = (cache.get(name).model, None)
+        return layer_names(model)
+
+    def use_drawing(sketch):
+        """The sketchpad's picture as the current image (ink on a dark canvas, like MNIST digits)."""
+        if not sketch or sketch.get("composite") is None:
+            raise gr.Error("Draw something first.")
+        path = Path(tempfile.mkdtemp(prefix="cnndemo-sketch-")) / "drawing.png"
+        from PIL import Image
+        Image.fromarray(np.asarray(sketch["composite"]).astype(np.uint8)).save(path)
+        return str(path)
+
+    # ---------- Compare ----------
+    @user_errors
+    def compare(image, chosen: list[str]):
+        """Top-3 and Grad-CAM of one image through several architectures."""
+        if not chosen:
+            raise BadInputError("Tick at least one architecture to compare.")
+        rows = cache.compare(_need_image(image), list(chosen))
+        gallery = [(r.overlay, f"{r.name}: {r.top3[0][0]} ({r.top3[0][1]:.2f})"
+                    if zoo.state(r.name).trained else f"{r.name}: untrained") for r in rows]
+        table = [[r.name, zoo.state(r.name).trained] + [f"{c} ({p:.2f})" for c, p in r.top3] for r in rows]
+        return gallery, pd.DataFrame(table, columns=["model", "trained", "top-1", "top-2", "top-3"])
+
+    # ---------- Architecture ----------
+    @user_errors
+    def architecture(name: str):
+        """The layer table, totals, teaching note and worked formulas of one model."""
+        from cnndemo.summary import summary
+        info = zoo.info(name)
+        model = cache.get(name).model
+        s = summary(model, info.input_size)
+        rows = [[r.name, r.type, str(r.output_shape), r.params, r.mult_adds] for r in s.rows]
+        totals = (f"**{s.total_params:,} parameters**, {s.total_mult_adds:,} multiply-adds, "
+                  f"{s.params_mb:.2f} MB of weights  \n{info.note}  \n{first_conv_worked(model, info)}")
+        return pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters", "mult-adds"]), totals
+
+    with gr.Blocks(title="cnndemo - a CNN explorer") as demo:
+        gr.Markdown("# cnndemo - look inside a CNN\nUpload a photo (or pick an example, or draw a digit), "
+                    "choose an architecture, and see what it predicts, what each layer sees and where it looked.")
+        with gr.Tab("Explore"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    image = SafeImage(label="Image", type="filepath", image_mode=None,
+                                      sources=["upload", "webcam", "clipboard"], height=300)
+                    gr.Examples(examples=examples, inputs=image, label="Examples (scikit-image, CC0)")
+                    with gr.Accordion("Draw a digit (for the MNIST models)", open=False):
+                        sketch = gr.Sketchpad(label="Sketch", type="numpy", image_mode="RGB",
+                                              brush=gr.Brush(colors=["#ffffff"], default_size=18),
+                                              value={"background": np.zeros((280, 280, 3), np.uint8),
+                                                     "layers": [], "composite": None},
+                                              canvas_size=(280, 280))
+                        use_sketch = gr.Button("Use drawing")
+                with gr.Column(scale=1):
+                    model = gr.Dropdown(names, value=DEFAULT_MODEL, label="Architecture")
+                    note = gr.Markdown()
+                    status = gr.Markdown()
+                    run = gr.Button("Explain", variant="primary")
+                    label = gr.Label(num_top_classes=5, label="Predictions")
+            with gr.Row():
+                with gr.Column():
+                    layer = gr.Dropdown(label="Feature-map layer", allow_custom_value=True)
+                    maps = gr.Image(label="Channels, most active first", type="numpy", interactive=False)
+                    maps_info = gr.Markdown()
+                    stats = gr.Dataframe(label="Per-channel statistics", interactive=False)
+                with gr.Column():
+                    method = gr.Radio([(v, k) for k, v in METHOD_LABELS.items()], value="gradcam", label="Method")
+                    cam_layer = gr.Dropdown(label="Grad-CAM layer", allow_custom_value=True)
+                    target = gr.Dropdown([""], label="Class (blank = top-1)", value="", allow_custom_value=True)
+                    with gr.Row():
+                        opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity")
+                        smooth = gr.Checkbox(label="Noise tunnel (Integrated Gradients)")
+                    slider = gr.ImageSlider(label="Before / after", type="numpy")
+                    colorbar = gr.Image(label="Colour bar (top = strongest)", height=200, interactive=False)
+                    caption = gr.Markdown()
+        with gr.Tab("Compare"):
+            gr.Markdown("One image through the history of CNNs: LeNet, AlexNet, VGG, GoogLeNet, ResNet, DenseNet.")
+            chosen = gr.CheckboxGroup(names, value=[n for n in STORY if n in names], label="Architectures")
+            compare_btn = gr.Button("Compare", variant="primary")
+            gallery = gr.Gallery(label="Grad-CAM per architecture", columns=4)
+            compare_table = gr.Dataframe(interactive=False)
+        with gr.Tab("Architecture"):
+            arch_model = gr.Dropdown(names, value=DEFAULT_MODEL, label="Architecture")
+            arch_btn = gr.Button("Show layers")
+            arch_totals = gr.Markdown()
+            arch_table = gr.Dataframe(interactive=False)
+            gr.Markdown(formulas_text())
+
+        explain_inputs = [image, model]
+        attr_inputs = [image, model, method, cam_layer, target, opacity, smooth]
+        attr_outputs = [slider, colorbar, caption]
+        model.change(model_changed, model, [layer, cam_layer, target, note], api_visibility="private")
+        demo.load(model_changed, model, [layer, cam_layer, target, note], api_visibility="private")
+        run.click(predict, explain_inputs, [label, status], api_name="predict", concurrency_id="explain") \
+            .then(feature_maps, [image, model, layer], [maps, maps_info, stats], api_name="feature_maps",
+                  concurrency_id="explain") \
+            .then(attribute, attr_inputs, attr_outputs, api_name="attribute", concurrency_id="explain")
+        layer.input(feature_maps, [image, model, layer], [maps, maps_info, stats], api_visibility="private",
+                    concurrency_id="explain")
+        for control in (method, cam_layer, target, smooth):
+            control.input(attribute, attr_inputs, attr_outputs, api_visibility="private", concurrency_id="explain")
+        opacity.release(attribute, attr_inputs, attr_outputs, api_visibility="private", concurrency_id="explain")
+        use_sketch.click(use_drawing, sketch, image, api_visibility="private")
+        compare_btn.click(compare, [image, chosen], [gallery, compare_table], api_name="compare",
+                          concurrency_id="explain")
+        arch_btn.click(architecture, arch_model, [arch_table, arch_totals], api_name="architecture")
+        demo.queue(max_size=64, default_concurrency_limit=2)
+    return demo
+
+
+def first_conv_worked(model, info) -> str:
+    """The output-size and parameter formulas, filled in for the model's first convolution."""
+    import torch.nn as nn
+    from cnndemo.summary import conv_params, formula_text
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None:
+        return ""
+    k, (cin, cout) = conv.kernel_size[0], (conv.in_channels, conv.out_channels)
+    params = conv_params(conv.kernel_size, cin, cout, conv.bias is not None, conv.groups)
+    return (f"First convolution on a {info.input_size[1]}-pixel input: `{formula_text(conv, info.input_size[1:])}`; "
+            f"parameters `{k} x {k} x {cin // conv.groups} x {cout} + {cout if conv.bias is not None else 0}"
+            f" = {params:,}`.")
+
+
+def formulas_text() -> str:
+    """Worked examples of the seed formulas, computed by cnndemo.summary (nothing typed in by hand)."""
+    from cnndemo.summary import conv_output_size, conv_params, linear_params
+    fc, conv = linear_params(1024 * 8 * 8, 10, bias=False), conv_params(1, 1024, 10)
+    return f"""
+### The two formulas every CNN student needs
+**Output size** of a convolution or pooling layer: `out = (in - k + 2p) / s + 1` (rounded down).
+AlexNet's first layer on a 256x256 image: `(256 - 11 + 2*2) / 4 + 1 = {conv_output_size(256, 11, 4, 2)}`.
+
+**Parameters** of a convolution: `k x k x c_in x c_out + c_out` (weights plus one bias per kernel).
+AlexNet's first layer: `11 x 11 x 3 x 64 + 64 = {conv_params(11, 3, 64):,}`.
+
+**Why 1x1 convolutions save parameters** (GoogLeNet): mapping 1024 maps of 8x8 to 10 classes with a fully
+connected layer takes `1024 x 8 x 8 x 10 = {fc:,}` weights; a 1x1 convolution takes
+`1 x 1 x 1024 x 10 + 10 = {conv:,}`, {fc / conv:.0f} times fewer.
+"""
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    build_demo().launch(max_file_size=MAX_FILE_SIZE, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        show_error=True)

@@ -1,0 +1,268 @@
+"""Explainer (one per model, caches forward records) and ModelCache (lazy, bounded, thread-safe models)."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from cnndemo.errors import BadInputError
+
+from .guard import layer_module
+from .methods import METHOD_CLASSES, to_heatmap
+from .record import ForwardRecord, record_forward
+from .render import channel_grid, describe_layer, tensor_display
+from .settings import ExplainSettings
+from .views import AttributionView, ChannelStats, CompareRow, Explanation, FeatureMapView
+
+Loader = Callable[[str], tuple[nn.Module, Any]]
+MEMO_LIMIT = 16  # heatmaps kept per record (one per class / method setting asked for)
+
+
+class Explainer:
+    """Explains one model: one hooked forward per image, kept in a small LRU, every view read from it."""
+
+    def __init__(self, model: nn.Module, info: Any, *, max_records: int = 4) -> None:
+        """model with its ModelInfo (input_size, classes, mean, std, cam_layer, feature_layers)."""
+        if max_records < 1:
+            raise ValueError("max_records must be at least 1")
+        self.model, self.info, self.max_records = model, info, max_records
+        self._records: OrderedDict[tuple[str, str], ForwardRecord] = OrderedDict()
+        self._lock = threading.RLock()  # one hooked forward / backward on this model at a time
+
+    def predict(self, image: Any, top_k: int = 5) -> list[tuple[str, float]]:
+        """Top-k (class name, probability), most probable first."""
+        return self._predictions(self.record(image), top_k)
+
+    def feature_maps(self, image: Any, layer: str | None = None, max_channels: int = 32,
+                     colormap: str = "viridis") -> FeatureMapView:
+        """The output of layer (default: first feature layer), most active channels first."""
+        layer = layer or self._default_layer()
+        rec = self.record(image, layers=(layer,))
+        return self._feature_view(rec, layer, max_channels, colormap)
+
+    def attribute(self, image: Any, settings: ExplainSettings = ExplainSettings()) -> AttributionView:
+        """Attribution heatmap and overlay for settings.method; Grad-CAM comes from the cached forward."""
+        rec = self.record(image, cam_layer=settings.layer)
+        return self._attribution(rec, settings)
+
+    def explain(self, image: Any, layer: str | None = None, settings: ExplainSettings = ExplainSettings(),
+                max_channels: int = 32) -> Explanation:
+        """A full request (predictions, one layer's maps, one attribution) from one forward pass."""
+        layer = layer or self._default_layer()
+        rec = self.record(image, cam_layer=settings.layer, layers=(layer,))
+        return Explanation(self._predictions(rec, settings.top_k), self._feature_view(rec, layer, max_channels),
+                           self._attribution(rec, settings))
+
+    def record(self, image: Any, cam_layer: str | None = None, layers: tuple[str, ...] = ()) -> ForwardRecord:
+        """The kept forward for this image and CAM layer, running the model only when none is cached."""
+        content, make_x, make_display = self._prepare(image)
+        cam_layer = cam_layer or self.info.cam_layer
+        key = (content, cam_layer)
+        with self._lock:
+            rec = self._records.get(key)
+            if rec is None or any(name not in rec.activations for name in layers):
+                x, display = (rec.x, rec.display) if rec else (make_x(), make_display())
+                rec = self._forward(x, display, key, layers, rec)
+            self._records.move_to_end(key)
+            return rec
+
+    def clear(self) -> None:
+        """Forget every kept forward (call after the model's weights change)."""
+        with self._lock:
+            self._records.clear()
+
+    def __len__(self) -> int:
+        """Number of kept forward records."""
+        return len(self._records)
+
+    def _forward(self, x: torch.Tensor, display: np.ndarray, key: tuple[str, str], layers: tuple[str, ...],
+                 old: ForwardRecord | None) -> ForwardRecord:
+        """Run the hooked forward for key (adding layers the old record lacked) and store it, evicting the oldest."""
+        wanted = tuple(dict.fromkeys((*self.info.feature_layers, *(old.activations if old else ()), *layers)))
+        rec = record_forward(self.model, x, wanted, key[1], key[0], display)
+        missing = [name for name in layers if name not in rec.activations]
+        if missing:
+            raise BadInputError(f"layer {missing[0]!r} does not run for this input; pick another layer")
+        self._records[key] = rec
+        while len(self._records) > self.max_records:
+            self._records.popitem(last=False)
+        return rec
+
+    def _prepare(self, image: Any) -> tuple[str, Callable[[], torch.Tensor], Callable[[], np.ndarray]]:
+        """A content key of the image, and lazy makers of its model-input tensor and display picture."""
+        if isinstance(image, torch.Tensor):
+            x = self._check_tensor(image)
+            return _digest(x.cpu().contiguous().numpy(), "tensor"), lambda: x, \
+                lambda: tensor_display(x, tuple(self.info.mean), tuple(self.info.std))
+        from cnndemo.images import open_image, to_display, to_tensor  # the one safe way an image enters
+
+        img = open_image(image)
+        # keyed on the decoded picture, so a repeat request skips resizing (costly for big photos)
+        return _digest(np.asarray(img), img.mode), lambda: to_tensor(img, self.info).to(self._device()), \
+            lambda: to_display(img, self.info)
+
+    def _check_tensor(self, image: torch.Tensor) -> torch.Tensor:
+        """A normalised [1, C, H, W] (or [C, H, W]) tensor on the model's device, with the model's channels."""
+        x = image.detach().float().to(self._device())
+        x = x.unsqueeze(0) if x.dim() == 3 else x
+        if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != self.info.input_size[0]:
+            raise BadInputError(f"expected a tensor [1, {self.info.input_size[0]}, H, W], got {tuple(image.shape)}")
+        return x
+
+    def _device(self) -> torch.device:
+        """Where the model's parameters live."""
+        return next(self.model.parameters(), torch.empty(0)).device
+
+    def _predictions(self, rec: ForwardRecord, top_k: int) -> list[tuple[str, float]]:
+        """Top-k (class name, probability) of a record."""
+        return [(self.class_name(i), float(rec.probs[i])) for i in rec.top(top_k)]
+
+    def _feature_view(self, rec: ForwardRecord, layer: str, max_channels: int = 32,
+                      colormap: str = "viridis") -> FeatureMapView:
+        """Channel grid, stats and description of one kept activation (pure numpy)."""
+        act = rec.activations[layer]
+        maps = _as_maps(act[0].float().cpu().numpy())
+        flat = maps.reshape(len(maps), -1)
+        order = np.argsort(-flat.mean(axis=1), kind="stable")[:max(1, max_channels)]
+        shown = flat[order]
+        means, maxes, zeros = shown.mean(axis=1), shown.max(axis=1), (shown == 0).mean(axis=1)
+        stats = tuple(ChannelStats(int(c), float(m), float(x), float(z)) for c, m, x, z in zip(order, means, maxes, zeros))
+        shown = maps[order]
+        module = layer_module(self.model, layer)
+        return FeatureMapView(layer=layer, grid=channel_grid(shown, colormap), shape=tuple(act.shape),
+                              channels=stats, description=describe_layer(module, rec.input_shapes.get(layer),
+                                                                          tuple(act.shape)))
+
+    def _attribution(self, rec: ForwardRecord, settings: ExplainSettings) -> AttributionView:
+        """The heatmap for settings (memoised on the record) rendered onto the record's picture."""
+        target = self.target_index(rec, settings.target)
+        memo_key = replace(settings, target=target, layer=rec.cam_layer).heatmap_key()
+        with self._lock:
+            heatmap = rec.memo.get(memo_key)
+            if heatmap is None:
+                heatmap = self._heatmap(rec, target, settings)
+                while len(rec.memo) >= MEMO_LIMIT:
+                    rec.memo.pop(next(iter(rec.memo)))
+                rec.memo[memo_key] = heatmap
+        return AttributionView.build(
+            heatmap=heatmap, display=rec.display, opacity=settings.opacity, colormap=settings.colormap,
+            method=settings.method, layer=rec.cam_layer, target=target, target_name=self.class_name(target),
+            probability=float(rec.probs[target]))
+
+    def _heatmap(self, rec: ForwardRecord, target: int, settings: ExplainSettings) -> np.ndarray:
+        """Compute one heatmap: Grad-CAM from the kept graph, other methods through captum (re-running the model)."""
+        if settings.method == "gradcam":
+            return to_heatmap(rec.gradcam(target), "relu")
+        method = METHOD_CLASSES[settings.method](self.model, rec.cam_layer, tuple(self.info.mean),
+                                                 tuple(self.info.std))
+        return method(rec.x, target, settings)
+
+    def target_index(self, rec: ForwardRecord, target: int | str | None) -> int:
+        """A class index from an index, a class name or None (top-1)."""
+        if target is None:
+            return rec.top(1)[0]
+        n = rec.probs.size
+        if isinstance(target, str) and not target.strip().isdigit():
+            names = [c.lower() for c in self.info.classes]
+            if target.strip().lower() not in names:
+                raise BadInputError(f"unknown class {target!r} for {self.info.name}")
+            return names.index(target.strip().lower())
+        index = int(target)
+        if not 0 <= index < n:
+            raise BadInputError(f"class index {index} is out of range; this model has {n} classes (0..{n - 1})")
+        return index
+
+    def class_name(self, index: int) -> str:
+        """The class name of an output index."""
+        classes = self.info.classes
+        return classes[index] if index < len(classes) else f"class {index}"
+
+    def _default_layer(self) -> str:
+        """The layer shown when none is picked."""
+        return self.info.feature_layers[0] if self.info.feature_layers else self.info.cam_layer
+
+
+def _digest(data: np.ndarray, kind: str) -> str:
+    """A digest of an array's kind, shape and values: equal images share a record."""
+    digest = hashlib.blake2b(np.ascontiguousarray(data).data, digest_size=16)
+    digest.update(repr((kind, data.shape, str(data.dtype))).encode())
+    return digest.hexdigest()
+
+
+def _as_maps(act: np.ndarray) -> np.ndarray:
+    """One sample's activation as N x h x w maps (vectors become N maps of 1 x 1)."""
+    if act.ndim == 3:
+        return act
+    if act.ndim == 1:
+        return act.reshape(-1, 1, 1)
+    return act.reshape(act.shape[0], 1, -1)
+
+
+def default_loader(name: str) -> tuple[nn.Module, Any]:
+    """Build a registry model with its untrained weights (the app passes a loader that attaches weights)."""
+    from cnndemo.models import get_model, model_info
+
+    return get_model(name), model_info(name)
+
+
+class ModelCache:
+    """At most max_models Explainers, built lazily by loader(name) -> (model, info), least recently used dropped."""
+
+    def __init__(self, loader: Loader = default_loader, *, max_models: int = 3, max_records: int = 4) -> None:
+        """loader builds a model on first use; the cache is the only state shared between sessions."""
+        if max_models < 1:
+            raise ValueError("max_models must be at least 1")
+        self.loader, self.max_models, self.max_records = loader, max_models, max_records
+        self._explainers: OrderedDict[str, Explainer] = OrderedDict()
+        self._building: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Explainer:
+        """The Explainer of model name, loading it if needed (one load per name even under concurrent calls)."""
+        with self._lock:
+            if name in self._explainers:
+                self._explainers.move_to_end(name)
+                return self._explainers[name]
+            build_lock = self._building.setdefault(name, threading.Lock())
+        with build_lock:
+            with self._lock:
+                if name in self._explainers:
+                    return self._explainers[name]
+            model, info = self.loader(name)
+            explainer = Explainer(model, info, max_records=self.max_records)
+            with self._lock:
+                self._explainers[name] = explainer
+                self._building.pop(name, None)
+                while len(self._explainers) > self.max_models:
+                    self._explainers.popitem(last=False)
+            return explainer
+
+    def names(self) -> list[str]:
+        """Names of the loaded models, least recently used first."""
+        with self._lock:
+            return list(self._explainers)
+
+    def clear(self) -> None:
+        """Drop every loaded model."""
+        with self._lock:
+            self._explainers.clear()
+
+    def compare(self, image: Any, names: list[str] | tuple[str, ...],
+                settings: ExplainSettings = ExplainSettings()) -> list[CompareRow]:
+        """One image through several architectures: top-3 and Grad-CAM (own top-1, default layer) for each."""
+        if not isinstance(image, torch.Tensor):
+            from cnndemo.images import open_image
+
+            image = open_image(image)  # decode once; each model resizes it its own way
+        settings = replace(settings, method="gradcam", layer=None, target=None)
+        rows = []
+        for name in names:
+            explainer = self.get(name)
+            rows.append(CompareRow(name, explainer.predict(image, 3), explainer.attribute(image, settings)))
+        return rows

@@ -1,0 +1,87 @@
+"""The one base class that owns hooks: it puts a model in explain state and restores it on exit."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from cnndemo.errors import BadInputError
+
+# the *_with_kwargs / *_always_called dicts only flag entries of these four, so these count every hook once
+HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+class ModelGuard:
+    """Context manager: eval mode and frozen parameters inside, hooks it added removed and state restored after."""
+
+    def __init__(self, model: nn.Module) -> None:
+        """Wrap model; nothing changes until the context is entered."""
+        self.model = model
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._modes: list[tuple[nn.Module, bool]] = []
+        self._grads: list[tuple[torch.Tensor, bool]] = []
+
+    def __enter__(self) -> ModelGuard:
+        """Remember each module's mode and each parameter's flag, then switch to eval with no parameter grads."""
+        self._modes = [(m, m.training) for m in self.model.modules()]
+        self._grads = [(p, p.requires_grad) for p in self.model.parameters()]
+        self.model.eval()
+        for p, _ in self._grads:
+            p.requires_grad_(False)  # gradients flow to activations / inputs only, never into weights
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        """Remove every hook this guard added and restore modes and flags, also when the body raised."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        for module, training in self._modes:
+            module.training = training
+        for p, flag in self._grads:
+            p.requires_grad_(flag)
+        self._modes, self._grads = [], []
+        return False
+
+    def hook(self, module: nn.Module, fn: Callable) -> None:
+        """Register a forward hook on module that __exit__ will remove."""
+        self._handles.append(module.register_forward_hook(fn))
+
+
+def hooks_left(model: nn.Module) -> int:
+    """How many hooks of any kind are registered on the model's modules (0 after every explain call)."""
+    return sum(len(getattr(m, name, {})) for m in model.modules() for name in HOOK_DICTS)
+
+
+def logits_of(output: object) -> torch.Tensor:
+    """The class scores of a model output (first element of a tuple / named tuple output)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    raise BadInputError(f"the model returned {type(output).__name__}, not a tensor of class scores")
+
+
+class LogitsOnly(nn.Module):
+    """Wraps a model whose forward returns a tuple so captum sees a plain score tensor."""
+
+    def __init__(self, model: nn.Module) -> None:
+        """Keep model as the only child."""
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores of x."""
+        return logits_of(self.model(x))
+
+
+def layer_module(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called name; a bad name raises BadInputError listing the valid ones."""
+    from cnndemo.models import resolve_layer  # late: the explain package must not pull the zoo in at import
+
+    try:
+        return resolve_layer(model, name)
+    except BadInputError:
+        raise
+    except ValueError as err:
+        raise BadInputError(str(err)) from None

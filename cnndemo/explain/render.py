@@ -1,0 +1,129 @@
+"""Pure numpy / matplotlib drawing: colour maps, channel grids, overlays, colour bars, layer arithmetic."""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import numpy as np
+import torch.nn as nn
+from matplotlib.figure import Figure
+
+from cnndemo.errors import BadInputError
+
+
+def colorize(values: np.ndarray, cmap: str) -> np.ndarray:
+    """Map values in [0, 1] to uint8 RGB through a 256-entry table of a matplotlib colour map."""
+    try:
+        lut = matplotlib.colormaps[cmap]
+    except KeyError:
+        raise BadInputError(f"unknown colour map {cmap!r}; try jet, viridis, inferno or magma") from None
+    # a packed RGBA table and np.take is ~10x faster than calling the colour map on every value
+    table = np.ascontiguousarray(lut(np.linspace(0.0, 1.0, 256), bytes=True)).view(np.uint32).ravel()
+    index = (np.clip(np.nan_to_num(values, copy=False), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return np.take(table, index).view(np.uint8).reshape(*index.shape, 4)[..., :3]
+
+
+def overlay(display: np.ndarray, heatmap: np.ndarray, opacity: float, cmap: str = "jet") -> np.ndarray:
+    """Blend the coloured heatmap onto the uint8 H x W x 3 picture with the given opacity."""
+    if not 0.0 <= opacity <= 1.0:
+        raise BadInputError(f"opacity must be between 0 and 1, got {opacity}")
+    if heatmap.shape != display.shape[:2]:
+        raise BadInputError(f"heatmap {heatmap.shape} does not match the picture {display.shape[:2]}")
+    blended = display.astype(np.float32)
+    blended *= 1.0 - opacity
+    blended += np.float32(opacity) * colorize(heatmap, cmap)
+    blended += 0.5
+    return blended.astype(np.uint8)
+
+
+def colorbar_strip(cmap: str = "jet", height: int = 256, width: int = 24) -> np.ndarray:
+    """A vertical colour bar image, 1 (top) to 0 (bottom), for UIs that want a picture."""
+    column = np.linspace(1.0, 0.0, height)[:, None].repeat(width, axis=1)
+    return colorize(column, cmap)
+
+
+def colorbar_figure(cmap: str = "jet", label: str = "attribution (0 = none, 1 = strongest)") -> Figure:
+    """A small matplotlib figure holding only a labelled colour bar (no pyplot state involved)."""
+    fig = Figure(figsize=(4.0, 0.7), layout="constrained")
+    ax = fig.add_subplot()
+    mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=cmap)
+    fig.colorbar(mappable, cax=ax, orientation="horizontal", label=label)
+    return fig
+
+
+def channel_grid(maps: np.ndarray, cmap: str = "viridis", min_tile: int = 48, gap: int = 2) -> np.ndarray:
+    """Tile N x h x w channel maps (each scaled to its own range) into one uint8 RGB grid image."""
+    n, h, w = maps.shape
+    lo = maps.reshape(n, -1).min(axis=1)[:, None, None]
+    span = maps.reshape(n, -1).max(axis=1)[:, None, None] - lo
+    scaled = np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0.0)
+    rep = max(1, math.ceil(min_tile / max(h, w)))  # blow tiny maps (7x7) up to a visible size
+    tiles = colorize(scaled.repeat(rep, axis=1).repeat(rep, axis=2), cmap)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    th, tw = h * rep, w * rep
+    grid = np.full((rows * (th + gap) - gap, cols * (tw + gap) - gap, 3), 255, dtype=np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        grid[r * (th + gap):r * (th + gap) + th, c * (tw + gap):c * (tw + gap) + tw] = tiles[i]
+    return grid
+
+
+def tensor_display(x, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """Undo the normalisation of a [1, C, H, W] tensor into a uint8 H x W x 3 picture."""
+    img = x[0].detach().double().cpu().numpy().transpose(1, 2, 0)
+    if len(mean) == img.shape[2] == len(std):
+        img = img * np.asarray(std) + np.asarray(mean)
+    else:
+        img = (img - img.min()) / max(float(img.max() - img.min()), 1e-12)
+    img = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
+
+
+def describe_layer(module: nn.Module, in_shape: tuple[int, ...] | None, out_shape: tuple[int, ...]) -> str:
+    """Layer type, its shape change and, for conv / pool layers, out = (in - k + 2p)/s + 1 filled in."""
+    head = f"{type(module).__name__}: {_shape(in_shape)} -> {_shape(out_shape)}"
+    if not isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) or not in_shape or len(in_shape) != 4:
+        return head
+    k, s, p = (_pair(getattr(module, a)) for a in ("kernel_size", "stride", "padding"))
+    detail = f"kernel {_hw(k)}, stride {_hw(s)}, padding {_hw(p)}"
+    return f"{head}\n{detail}\n{formula(module, in_shape[2:])}"
+
+
+def formula(module: nn.Module, in_hw: tuple[int, ...]) -> str:
+    """The seed's output-size formula with numbers, from cnndemo.summary when it offers formula_text."""
+    try:
+        from cnndemo.summary import formula_text  # the io engineer's wording, shared with the Architecture tab
+        return formula_text(module, tuple(in_hw))
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return _own_formula(module, tuple(in_hw))
+
+
+def _own_formula(module: nn.Module, in_hw: tuple[int, ...]) -> str:
+    """out = (in - k + 2p)/s + 1 per side, rounded down (dilation folded into an effective k)."""
+    k, s, p = (_pair(getattr(module, a)) for a in ("kernel_size", "stride", "padding"))
+    d = _pair(getattr(module, "dilation", 1))
+    parts = []
+    for side, i in zip(("H", "W"), range(2)):
+        keff = d[i] * (k[i] - 1) + 1
+        out = (in_hw[i] - keff + 2 * p[i]) // s[i] + 1
+        parts.append(f"{side}: out = ({in_hw[i]} - {keff} + 2*{p[i]})/{s[i]} + 1 = {out}")
+    return parts[0].replace("H: ", "") if in_hw[0] == in_hw[1] and k[0] == k[1] and s[0] == s[1] \
+        and p[0] == p[1] else "\n".join(parts)
+
+
+def _pair(v) -> tuple[int, int]:
+    """An int or pair as a pair (padding given as a string such as 'same' counts as 0)."""
+    if isinstance(v, str):
+        return (0, 0)
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _hw(v: tuple[int, int]) -> str:
+    """A pair as 'a' or 'axb'."""
+    return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
+
+
+def _shape(shape: tuple[int, ...] | None) -> str:
+    """A tensor shape without the batch dimension, as C x H x W."""
+    return "?" if not shape else " x ".join(str(d) for d in shape[1:])

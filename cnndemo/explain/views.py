@@ -1,0 +1,91 @@
+"""What the explainer hands to a UI: frozen values of numpy images, numbers and text (no gradio)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .render import colorbar_figure, colorbar_strip, overlay
+
+
+@dataclass(frozen=True)
+class ChannelStats:
+    """Statistics of one shown channel of a feature map."""
+
+    channel: int
+    mean: float
+    max: float
+    zero_fraction: float
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureMapView:
+    """One layer's output: channel grid (most active first), shape, per-channel stats and shape arithmetic."""
+
+    layer: str
+    grid: np.ndarray  # uint8 RGB image of the shown channels
+    shape: tuple[int, ...]  # full output shape, batch included
+    channels: tuple[ChannelStats, ...]  # the shown channels, in grid order
+    description: str  # layer type, in -> out shape, kernel / stride / padding and the filled-in formula
+
+    def table(self) -> list[list[float]]:
+        """Rows [channel, mean, max, fraction of zeros] for a table widget."""
+        return [[c.channel, round(c.mean, 4), round(c.max, 4), round(c.zero_fraction, 4)] for c in self.channels]
+
+
+@dataclass(frozen=True, eq=False)
+class AttributionView:
+    """One attribution: heatmap in [0, 1] at model-input size, its overlay on the picture, and a colour bar."""
+
+    method: str
+    layer: str  # the CAM layer (used by gradcam and guided_gradcam)
+    target: int
+    target_name: str
+    probability: float
+    heatmap: np.ndarray  # float32 H x W in [0, 1]
+    display: np.ndarray  # uint8 H x W x 3: the model-input picture (the "before" of a before/after slider)
+    overlay: np.ndarray  # uint8 H x W x 3: the heatmap blended on display
+    colorbar: np.ndarray  # uint8 vertical colour-bar strip, 1 at the top
+    opacity: float
+    colormap: str
+
+    @classmethod
+    def build(cls, *, heatmap: np.ndarray, display: np.ndarray, opacity: float, colormap: str,
+              **meta) -> AttributionView:
+        """Render overlay and colour bar for a heatmap (pure numpy)."""
+        return cls(heatmap=heatmap, display=display, overlay=overlay(display, heatmap, opacity, colormap),
+                   colorbar=colorbar_strip(colormap), opacity=opacity, colormap=colormap, **meta)
+
+    def with_opacity(self, opacity: float, colormap: str | None = None) -> AttributionView:
+        """The same heatmap re-blended at another opacity (no model involved)."""
+        cmap = colormap or self.colormap
+        return replace(self, opacity=opacity, colormap=cmap, overlay=overlay(self.display, self.heatmap, opacity, cmap),
+                       colorbar=self.colorbar if cmap == self.colormap else colorbar_strip(cmap))
+
+    def colorbar_figure(self) -> Figure:
+        """A labelled matplotlib colour bar for this view's colour map."""
+        return colorbar_figure(self.colormap)
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """A fresh request answered from one forward pass: predictions, one layer's maps, one attribution."""
+
+    predictions: list[tuple[str, float]]
+    feature_maps: FeatureMapView
+    attribution: AttributionView
+
+
+@dataclass(frozen=True, eq=False)
+class CompareRow:
+    """One architecture in a side-by-side comparison."""
+
+    name: str
+    top3: list[tuple[str, float]]
+    attribution: AttributionView  # Grad-CAM for the model's own top-1 class at its default CAM layer
+
+    @property
+    def overlay(self) -> np.ndarray:
+        """The Grad-CAM overlay image."""
+        return self.attribution.overlay

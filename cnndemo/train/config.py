@@ -1,0 +1,84 @@
+"""The settings of one training run, checked up front so a bad value fails before any work starts."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import BadInputError
+
+MODES = ("scratch", "finetune", "probe")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("onecycle", "cosine", "none")
+AUGMENTS = ("auto", "none", "flip", "crop+flip")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: model, data, optimisation, budget, hardware and where the checkpoint goes."""
+
+    model: str = "lenet5_mnist"
+    dataset: str = "mnist"  # a built-in name or a path to a zip / tar.gz image-folder archive
+    mode: str = "scratch"  # scratch | finetune (all layers) | probe (new head on frozen features)
+    epochs: int = 1
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "onecycle"
+    label_smoothing: float = 0.0
+    augment: str = "auto"  # auto: random crop (4 px padding) + flip for colour data, none for digits
+    seed: int = 0
+    time_budget_s: float | None = None
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast, CUDA only
+    channels_last: bool = True  # CUDA only
+    compile: bool = False
+    init: str = "none"  # none | default | torchvision | package | path to a cnndemo .safetensors checkpoint
+    out: str = "runs/run"  # checkpoint stem: writes <out>.safetensors and <out>.json
+    data_root: str | None = None
+    limit_per_class: int | None = None  # train on the first n images of each class
+    test_limit_per_class: int | None = None
+    log_every: int = 1  # yield a step message every n steps
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("mode", MODES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
+                              ("augment", AUGMENTS)):
+            if getattr(self, name) not in allowed:
+                raise BadInputError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        for name in ("epochs", "batch_size", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise BadInputError(f"{name} must be at least 1")
+        if not self.lr > 0:
+            raise BadInputError("the learning rate must be positive")
+        if not 0 <= self.label_smoothing < 1:
+            raise BadInputError("label smoothing must be in [0, 1)")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise BadInputError("the time budget must be positive (seconds)")
+
+    @property
+    def weights(self) -> str | None:
+        """The starting weights: none for scratch unless asked, the entry's default otherwise."""
+        if self.init not in ("", "none"):
+            return self.init
+        return None if self.mode == "scratch" else "default"
+
+
+def recipe(config: TrainConfig) -> dict:
+    """The config as plain JSON-able values, for the checkpoint sidecar."""
+    return asdict(config)
+
+
+def command_line(config: TrainConfig) -> str:
+    """The `python -m cnndemo train ...` command that reproduces this run."""
+    default = TrainConfig()
+    parts = ["python -m cnndemo train", f"--model {config.model}", f"--dataset {config.dataset}"]
+    for f in fields(TrainConfig):
+        value = getattr(config, f.name)
+        if f.name in ("model", "dataset", "data_root", "log_every", "device") or value == getattr(default, f.name):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{f.name.replace('_', '-')}")
+        else:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)

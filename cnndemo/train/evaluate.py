@@ -1,0 +1,57 @@
+"""Evaluation: accuracy, per-class accuracy, confusion matrix and the misclassified examples."""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Iterable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def logits_of(out) -> torch.Tensor:
+    """The main logits of a model output (GoogLeNet-style models return a tuple in train mode)."""
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def autocast(device: torch.device, amp: bool):
+    """bf16 autocast on CUDA when asked; plain fp32 elsewhere."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+             num_classes: int | None = None, *, amp: bool = False, max_misclassified: int = 100) -> dict:
+    """Run model over (inputs, labels, indices) batches in eval mode and summarise how it did."""
+    k = num_classes or len(data.classes)  # type: ignore[attr-defined]
+    was_training = model.training
+    model.eval()
+    confusion = torch.zeros(k * k, dtype=torch.int64)
+    loss_sum, n, wrong = 0.0, 0, []
+    for x, y, idx in data:
+        with autocast(x.device, amp):
+            logits = logits_of(model(x)).float()
+        pred = logits.argmax(1)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        n += len(y)
+        confusion += torch.bincount((y * k + pred).cpu(), minlength=k * k)
+        miss = torch.nonzero(pred != y).flatten().cpu()
+        room = max_misclassified - len(wrong)
+        wrong += [(int(idx[i]), int(y[i]), int(pred[i])) for i in miss[:room]]
+    model.train(was_training)
+    return summarise(confusion.view(k, k), loss_sum, n, wrong)
+
+
+def summarise(confusion: torch.Tensor, loss_sum: float, n: int, wrong: list) -> dict:
+    """Accuracy figures from a confusion matrix (rows: true class, columns: predicted)."""
+    per_class_total = confusion.sum(1).clamp(min=1)
+    return {
+        "accuracy": float(confusion.diag().sum()) / max(n, 1),
+        "loss": loss_sum / max(n, 1),
+        "per_class_accuracy": (confusion.diag() / per_class_total).tolist(),
+        "confusion_matrix": confusion.tolist(),
+        "misclassified": wrong,
+        "n": n,
+    }
