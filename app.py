@@ -5,6 +5,8 @@ import base64
 import logging
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -15,10 +17,14 @@ from cnndemo import BadInputError
 from cnndemo.examples import example_files
 from cnndemo.explain import METHODS, ExplainSettings, ModelCache
 from cnndemo.models import layer_names
+from cnndemo.data import BUILTIN, DataSettings, load_splits
+from cnndemo.models import list_models
+from cnndemo.train import TrainConfig, train
 from cnndemo.zoo import Zoo
 
 DEFAULT_MODEL = "efficientnet_lite0"  # the one ImageNet-trained CNN that installs offline
 MAX_FILE_SIZE = "20mb"
+RUNS = Path(os.environ.get("CNNDEMO_RUNS", Path(tempfile.gettempdir()) / "cnndemo-runs"))
 STORY = ("lenet5", "alexnet_cifar", "vgg16_bn_cifar", "googlenet_cifar", "resnet18_cifar", "densenet121_cifar",
          "efficientnet_lite0")
 METHOD_LABELS = {"gradcam": "Grad-CAM", "guided_gradcam": "Guided Grad-CAM",
@@ -59,6 +65,64 @@ def _need_image(image):
     if image is None:
         raise BadInputError("Upload a photo, pick an example or draw something first.")
     return image
+
+
+class TrainView:
+    """What the Train tab shows, rebuilt from the trainer's messages."""
+
+    def __init__(self, data) -> None:
+        self.data, self.steps, self.epochs, self.line = data, [], [], "Starting..."
+        self.confusion, self.wrong, self.files, self.explore = None, [], None, gr.update()
+
+    def update(self, m: dict) -> None:
+        """Fold one trainer message into the view."""
+        kind = m["kind"]
+        if kind == "start":
+            self.line = (f"Training **{m['model']}** ({m['mode']}) on **{m['device']}**: {m['n_train']:,} images, "
+                         f"{m['trainable']:,} of {m['params']:,} parameters trainable")
+        elif kind == "status":
+            self.line = m["message"]
+        elif kind == "step":
+            self.steps.append({"step": m["step"], "value": m["loss"], "curve": "train loss"})
+            eta = f", about {m['eta_s']:.0f} s left" if m.get("eta_s") is not None else ""
+            self.line = (f"step {m['step']}/{m['steps_total']} ({100 * m['step'] / m['steps_total']:.0f} %), "
+                         f"loss {m['loss']:.3f}, {m['images_per_s']:.0f} images/s{eta}")
+        elif kind == "epoch":
+            self._epoch(m)
+        elif kind == "done":
+            acc = m["metrics"].get("test_acc")
+            self.line = (f"**{m['reason']}** after {m['elapsed_s']:.0f} s on {m['device']}: {m['message']}. "
+                         + (f"Best test accuracy **{100 * acc:.2f} %**." if acc is not None else "No checkpoint."))
+
+    def _epoch(self, m: dict) -> None:
+        """Curves, confusion matrix and mistakes after an epoch's evaluation."""
+        self.epochs += [{"epoch": m["epoch"], "value": m["train_acc"], "curve": "train"},
+                        {"epoch": m["epoch"], "value": m["test_acc"], "curve": "test"}]
+        self.steps.append({"step": m["step"], "value": m["test_loss"], "curve": "test loss"})
+        if "confusion_matrix" in m:
+            self.confusion = confusion_figure(m["confusion_matrix"], self.data.classes)
+        images = self.data.test.images
+        self.wrong = [(images[i].permute(1, 2, 0).squeeze(-1).numpy(),
+                       f"{self.data.classes[t]} -> {self.data.classes[p]}") for i, t, p in m.get("misclassified", [])[:18]]
+
+    def outputs(self) -> tuple:
+        """Values for the Train tab's outputs, in wiring order."""
+        return (self.line, pd.DataFrame(self.steps, columns=["step", "value", "curve"]),
+                pd.DataFrame(self.epochs, columns=["epoch", "value", "curve"]), self.confusion, self.wrong,
+                self.files, self.explore)
+
+
+def confusion_figure(matrix: list[list[int]], classes) -> "Figure":
+    """A labelled confusion-matrix heat map (rows: true class, columns: predicted)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(5, 4.2), tight_layout=True)
+    ax = fig.add_subplot()
+    ax.imshow(np.asarray(matrix), cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return fig
 
 
 def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Blocks:
@@ -151,6 +215,35 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
                   f"{s.params_mb:.2f} MB of weights  \n{info.note}  \n{first_conv_worked(model, info)}")
         return pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters", "mult-adds"]), totals
 
+    # ---------- Train ----------
+    stops: dict[str, threading.Event] = {}  # one cancel flag per browser session
+
+    def start_training(name, dataset, archive, mode, epochs, batch_size, lr, budget, per_class,
+                       request: gr.Request):
+        """Stream one training run: curves, progress, then confusion matrix, mistakes and the checkpoint."""
+        stop = stops[request.session_hash] = threading.Event()
+        config = TrainConfig(model=name, dataset=archive or dataset, mode=mode, epochs=int(epochs),
+                             batch_size=int(batch_size), lr=float(lr), time_budget_s=float(budget) or None,
+                             limit_per_class=int(per_class) or None, test_limit_per_class=200 if per_class else None,
+                             out=str(RUNS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
+        data = load_splits(config.dataset, DataSettings(limit_per_class=config.limit_per_class,
+                                                        test_limit_per_class=config.test_limit_per_class))
+        view = TrainView(data)
+        for message in train(config, data, stop):
+            view.update(message)
+            if message["kind"] == "done" and message.get("checkpoint"):
+                run_name = zoo.add_run(message["checkpoint"], Path(message["checkpoint"]).stem)
+                view.files = [message["checkpoint"], str(Path(message["checkpoint"]).with_suffix(".json"))]
+                view.explore = gr.update(choices=zoo.names(), value=run_name)
+            yield view.outputs()
+
+    def cancel_training(request: gr.Request):
+        """Ask this session's run to stop after the current step (the best checkpoint is kept)."""
+        stop = stops.get(request.session_hash)
+        if stop:
+            stop.set()
+        return "Stopping after the current step..."
+
     with gr.Blocks(title="cnndemo - a CNN explorer") as demo:
         gr.Markdown("# cnndemo - look inside a CNN\nUpload a photo (or pick an example, or draw a digit), "
                     "choose an architecture, and see what it predicts, what each layer sees and where it looked.")
@@ -195,6 +288,32 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
             compare_btn = gr.Button("Compare", variant="primary")
             gallery = gr.Gallery(label="Grad-CAM per architecture", columns=4)
             compare_table = gr.Dataframe(interactive=False)
+        with gr.Tab("Train"):
+            with gr.Row():
+                with gr.Column():
+                    t_model = gr.Dropdown(list_models(), value="lenet5_mnist", label="Architecture")
+                    t_data = gr.Dropdown(list(BUILTIN), value="mnist", label="Data set (built in)")
+                    t_archive = gr.File(label="...or your own zip / tar.gz of class folders",
+                                        file_types=[".zip", ".gz", ".tgz"], type="filepath")
+                    t_mode = gr.Radio([("from scratch", "scratch"), ("fine-tune all layers", "finetune"),
+                                       ("new head on frozen features", "probe")], value="scratch", label="Mode")
+                with gr.Column():
+                    t_epochs = gr.Slider(1, 30, value=1, step=1, label="Epochs")
+                    t_batch = gr.Slider(8, 512, value=128, step=8, label="Batch size")
+                    t_lr = gr.Number(value=0.003, label="Learning rate")
+                    t_budget = gr.Number(value=120, label="Time budget (s, 0 = none)")
+                    t_per_class = gr.Number(value=500, label="Training images per class (0 = all)")
+                    with gr.Row():
+                        t_start = gr.Button("Start", variant="primary")
+                        t_cancel = gr.Button("Cancel")
+            t_progress = gr.Markdown()
+            with gr.Row():
+                t_loss = gr.LinePlot(x="step", y="value", color="curve", title="Loss", height=260)
+                t_acc = gr.LinePlot(x="epoch", y="value", color="curve", title="Accuracy", height=260)
+            with gr.Row():
+                t_confusion = gr.Plot(label="Confusion matrix (test)")
+                t_wrong = gr.Gallery(label="Misclassified test images", columns=6, height=260)
+            t_files = gr.File(label="Download the model (safetensors + JSON)", file_count="multiple")
         with gr.Tab("Architecture"):
             arch_model = gr.Dropdown(names, value=DEFAULT_MODEL, label="Architecture")
             arch_btn = gr.Button("Show layers")
@@ -220,6 +339,11 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
         compare_btn.click(compare, [image, chosen], [gallery, compare_table], api_name="compare",
                           concurrency_id="explain")
         arch_btn.click(architecture, arch_model, [arch_table, arch_totals], api_name="architecture")
+        t_start.click(start_training, [t_model, t_data, t_archive, t_mode, t_epochs, t_batch, t_lr, t_budget,
+                                       t_per_class],
+                      [t_progress, t_loss, t_acc, t_confusion, t_wrong, t_files, model],
+                      api_name="train", concurrency_limit=1, concurrency_id="train")
+        t_cancel.click(cancel_training, None, t_progress, api_name="cancel", queue=False)
         demo.queue(max_size=64, default_concurrency_limit=2)
     return demo
 

@@ -82,3 +82,15 @@ def test_bad_file_gets_a_message_and_server_keeps_serving(client, tmp_path, cat)
         client.predict(handle_file(str(bad)), app.DEFAULT_MODEL, api_name="/predict")
     label, _ = client.predict(cat, app.DEFAULT_MODEL, api_name="/predict")
     assert label["label"]
+
+
+@pytest.mark.slow
+def test_train_endpoint_runs_and_offers_the_model(client):
+    shared = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "MNIST"
+    if not shared.is_dir():
+        pytest.skip(f"MNIST not found at {shared}")
+    result = client.predict("lenet5_mnist", "mnist", None, "scratch", 1, 64, 0.003, 60, 30, api_name="/train")
+    progress, loss, acc, confusion, wrong, files, explore = result
+    assert "completed" in progress and "Best test accuracy" in progress, progress
+    assert len(files) == 2 and any(str(f).endswith(".safetensors") for f in files)
+    assert str(explore).startswith("run: ") or "run: " in str(explore)

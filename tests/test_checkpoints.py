@@ -9,8 +9,8 @@ from datetime import datetime
 
 import pytest
 import torch
-from torch import nn
 from safetensors.torch import save_file
+from torch import nn
 
 from cnndemo import checkpoints
 from cnndemo.checkpoints import load, load_into, save

@@ -249,6 +249,16 @@ def test_truncated_jpeg_refused(tmp_path):
     _refused(data[: len(data) // 2], "damaged")
 
 
+def test_truncated_images_stay_refused_after_importing_the_package():
+    import importlib
+
+    from PIL import ImageFile
+
+    for name in ("cnndemo.models", "cnndemo.explain", "cnndemo.data", "cnndemo.train"):
+        importlib.import_module(name)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False  # a global some libraries flip; it would let damaged files in
+
+
 def test_truncated_png_refused():
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "PNG")

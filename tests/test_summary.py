@@ -135,6 +135,14 @@ def test_summary_of_model_object_needs_input_size():
         summary(nn.Linear(2, 2))
 
 
+def test_package_level_summary_callable_before_and_after_import():
+    import cnndemo
+    import cnndemo.summary  # the submodule import rebinds cnndemo.summary to the module
+
+    assert cnndemo.summary(nn.Linear(2, 3), (2,)).total_params == 9
+    assert cnndemo.summary(nn.Linear(2, 3), input_size=(2,)).total_params == 9
+
+
 def test_summary_result_is_frozen():
     s = summary(nn.Linear(2, 3), (2,))
     with pytest.raises(AttributeError):

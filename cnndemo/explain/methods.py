@@ -75,7 +75,7 @@ class IntegratedGradientsMethod(Attribution):
                       internal_batch_size=min(settings.ig_steps, 16))
         if not settings.noise_tunnel:
             return ig.attribute(x, **kwargs)
-        stdev = settings.nt_stdev * float(x.max() - x.min()) or settings.nt_stdev
+        stdev = settings.nt_stdev * float(x.detach().max() - x.detach().min()) or settings.nt_stdev
         return NoiseTunnel(ig).attribute(x, nt_type="smoothgrad", nt_samples=settings.nt_samples,
                                          nt_samples_batch_size=1, stdevs=stdev, **kwargs)
 

@@ -39,6 +39,7 @@ class TrainConfig:
     limit_per_class: int | None = None  # train on the first n images of each class
     test_limit_per_class: int | None = None
     log_every: int = 1  # yield a step message every n steps
+    threads: int | None = None  # CPU threads for this run; tiny models are often fastest with 1
 
     def __post_init__(self) -> None:
         for name, allowed in (("mode", MODES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
@@ -48,6 +49,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise BadInputError(f"{name} must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise BadInputError("threads must be at least 1")
         if not self.lr > 0:
             raise BadInputError("the learning rate must be positive")
         if not 0 <= self.label_smoothing < 1:

@@ -217,7 +217,10 @@ def train(config: TrainConfig, data: Splits | None = None, stop: threading.Event
                                                         test_limit_per_class=config.test_limit_per_class))
     model = (model if model is not None else build_model(config, len(data.classes))).to(device)
     state = RunState()
+    threads = torch.get_num_threads()
     try:
+        if config.threads and device.type == "cpu":
+            torch.set_num_threads(config.threads)
         yield from _run(config, data, model, device, stop, state)
     except torch.cuda.OutOfMemoryError:
         model.zero_grad(set_to_none=True)
@@ -225,6 +228,8 @@ def train(config: TrainConfig, data: Splits | None = None, stop: threading.Event
         state.reason = "oom"
         state.message = (f"the GPU ran out of memory at batch size {config.batch_size}; try a smaller batch "
                          "(the best checkpoint so far is kept)")
+    finally:
+        torch.set_num_threads(threads)
     yield {"kind": "done", "checkpoint": state.checkpoint, "metrics": state.best_metrics, "reason": state.reason,
            "message": state.message or state.reason, "elapsed_s": state.elapsed(), "device": device_name(device)}
 
