@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 from .errors import BadInputError, WeightsUnavailableError
+# Imported eagerly so that the name cnndemo.summary is this function from the start: a submodule imported
+# later would otherwise replace it with the module object.
+from .summary import summary
 
 __version__ = "0.1.0"
 __all__ = ["BadInputError", "WeightsUnavailableError", "summary", "__version__"]
 
-
-def summary(model_or_name, input_size=None):
-    """Per-layer table (name, type, output shape, parameters, multiply-adds) and totals; see cnndemo.summary."""
-    from .summary import summary as _summary  # lazy: torchinfo is only needed here
-    return _summary(model_or_name, input_size)

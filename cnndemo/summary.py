@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
-import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -178,14 +176,3 @@ def _formula_1d(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> str:
     exact = (size - (d * (k - 1) + 1) + 2 * p) % s == 0
     rounded = "" if exact else f" (rounded {'up' if ceil else 'down'})"
     return f"out = ({size} - {k_text} + 2*{p})/{s} + 1 = {conv_output_size(size, k, s, p, d, ceil)}{rounded}"
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as summary(): importing cnndemo.summary replaces the package's summary function
-    with the module (Python sets the submodule as a package attribute), and cnndemo.summary(...) must still work."""
-
-    def __call__(self, model_or_name: nn.Module | str, input_size: Sequence[int] | None = None) -> Summary:
-        return summary(model_or_name, input_size)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -33,7 +33,8 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast, CUDA only
     channels_last: bool = True  # CUDA only
     compile: bool = False
-    init: str = "none"  # none | default | torchvision | package | path to a cnndemo .safetensors checkpoint
+    init: str = "auto"  # auto (random for scratch, else default) | none (random) | default | torchvision | package
+    #                     | path to a cnndemo .safetensors checkpoint
     out: str = "runs/run"  # checkpoint stem: writes <out>.safetensors and <out>.json
     data_root: str | None = None
     limit_per_class: int | None = None  # train on the first n images of each class
@@ -60,10 +61,10 @@ class TrainConfig:
 
     @property
     def weights(self) -> str | None:
-        """The starting weights: none for scratch unless asked, the entry's default otherwise."""
-        if self.init not in ("", "none"):
-            return self.init
-        return None if self.mode == "scratch" else "default"
+        """The starting weights for get_model: None means random initialisation."""
+        if self.init == "auto":
+            return None if self.mode == "scratch" else "default"
+        return None if self.init in ("", "none") else self.init
 
 
 def recipe(config: TrainConfig) -> dict:

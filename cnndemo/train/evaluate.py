@@ -55,3 +55,23 @@ def summarise(confusion: torch.Tensor, loss_sum: float, n: int, wrong: list) -> 
         "misclassified": wrong,
         "n": n,
     }
+
+
+def evaluate_checkpoint(path: str, dataset: str | None = None, *, data_root: str | None = None,
+                        limit_per_class: int | None = None, batch_size: int = 256, device: str = "auto") -> dict:
+    """Load a cnndemo checkpoint and evaluate it on a data set's test split (the one it was trained on by default)."""
+    from ..data import BatchSpec, Batches, DataSettings, load_dataset, load_splits
+    from ..models import load_checkpoint
+    from .loop import pick_device
+
+    model, meta = load_checkpoint(path)
+    dataset = dataset or meta.get("dataset")
+    settings = DataSettings(root=data_root, test_limit_per_class=limit_per_class)
+    if dataset in ("mnist", "fashion_mnist", "cifar10"):
+        test = load_dataset(dataset, split="test", settings=settings)
+    else:
+        test = load_splits(str(dataset), settings).test
+    dev = pick_device(device)
+    spec = BatchSpec(tuple(meta["input_size"]), tuple(meta["mean"]), tuple(meta["std"]))
+    result = evaluate(model.to(dev), Batches(test, spec, batch_size, device=dev), len(test.classes))
+    return {**result, "classes": list(test.classes), "dataset": dataset, "arch": meta.get("arch")}

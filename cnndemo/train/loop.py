@@ -23,6 +23,8 @@ from ..data import BatchSpec, Batches, DataSettings, Splits, load_splits
 from .config import TrainConfig, command_line, recipe
 from .evaluate import autocast, evaluate, logits_of
 
+_MESSAGES = {"completed": "finished all epochs", "cancelled": "cancelled; the best checkpoint so far is kept",
+             "time_budget": "stopped at the time budget; the best checkpoint so far is kept"}
 AUX_WEIGHT = 0.3  # GoogLeNet's auxiliary classifiers count 0.3 each, as in the paper
 
 
@@ -231,7 +233,7 @@ def train(config: TrainConfig, data: Splits | None = None, stop: threading.Event
     finally:
         torch.set_num_threads(threads)
     yield {"kind": "done", "checkpoint": state.checkpoint, "metrics": state.best_metrics, "reason": state.reason,
-           "message": state.message or state.reason, "elapsed_s": state.elapsed(), "device": device_name(device)}
+           "message": state.message or _MESSAGES[state.reason], "elapsed_s": state.elapsed(), "device": device_name(device)}
 
 
 def _setup_batches(config, data, model, device, stop, state):
