@@ -35,6 +35,8 @@ log = logging.getLogger("cnndemo.app")
 class SafeImage(gr.Image):
     """An image input that passes the upload to cnndemo.images untouched: Gradio never decodes user files."""
 
+    is_template = True  # reuse gr.Image's front end rather than look for a custom one
+
     def preprocess(self, payload):
         """The uploaded file's path (or the bytes of a pasted data: URL), not yet decoded."""
         if payload is None:
@@ -107,9 +109,14 @@ class TrainView:
 
     def outputs(self) -> tuple:
         """Values for the Train tab's outputs, in wiring order."""
-        return (self.line, pd.DataFrame(self.steps, columns=["step", "value", "curve"]),
-                pd.DataFrame(self.epochs, columns=["epoch", "value", "curve"]), self.confusion, self.wrong,
-                self.files, self.explore)
+        return (self.line, curve_frame(self.steps, "step"), curve_frame(self.epochs, "epoch"), self.confusion,
+                self.wrong, self.files, self.explore)
+
+
+def curve_frame(points: list[dict], x: str) -> pd.DataFrame:
+    """Points as a typed frame (numeric x and value) so the plot gets numeric axes."""
+    frame = pd.DataFrame(points, columns=[x, "value", "curve"])
+    return frame.astype({x: "int64", "value": "float64", "curve": "str"})
 
 
 def confusion_figure(matrix: list[list[int]], classes) -> "Figure":
@@ -197,9 +204,11 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
         if not chosen:
             raise BadInputError("Tick at least one architecture to compare.")
         rows = cache.compare(_need_image(image), list(chosen))
-        gallery = [(r.overlay, f"{r.name}: {r.top3[0][0]} ({r.top3[0][1]:.2f})"
-                    if zoo.state(r.name).trained else f"{r.name}: untrained") for r in rows]
-        table = [[r.name, zoo.state(r.name).trained] + [f"{c} ({p:.2f})" for c, p in r.top3] for r in rows]
+        trained = [zoo.state(r.name).trained for r in rows]
+        gallery = [(r.overlay, f"{r.name}: {r.top3[0][0]} ({r.top3[0][1]:.2f})" if ok else f"{r.name}: untrained")
+                   for r, ok in zip(rows, trained)]
+        table = [[r.name, ok] + ([f"{c} ({p:.2f})" for c, p in r.top3] if ok else ["(untrained: hidden)"] * 3)
+                 for r, ok in zip(rows, trained)]
         return gallery, pd.DataFrame(table, columns=["model", "trained", "top-1", "top-2", "top-3"])
 
     # ---------- Architecture ----------

@@ -30,6 +30,8 @@ from gradio.events import Dependency
 class SafeImage(gr.Image):
     """An image input that passes the upload to cnndemo.images untouched: Gradio never decodes user files."""
 
+    is_template = True  # reuse gr.Image's front end rather than look for a custom one
+
     def preprocess(self, payload):
         """The uploaded file's path (or the bytes of a pasted data: URL), not yet decoded."""
         if payload is None:

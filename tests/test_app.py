@@ -66,8 +66,11 @@ def test_attribute_every_method(client, cat, method):
 
 
 def test_compare_two_models(client, cat):
-    gallery, table = client.predict(cat, ["lenet5", app.DEFAULT_MODEL], api_name="/compare")
-    assert len(gallery) == 2 and [r[0] for r in table["data"]] == ["lenet5", app.DEFAULT_MODEL]
+    gallery, table = client.predict(cat, ["vgg11_cifar", app.DEFAULT_MODEL], api_name="/compare")
+    assert len(gallery) == 2 and [r[0] for r in table["data"]] == ["vgg11_cifar", app.DEFAULT_MODEL]
+    untrained, trained = table["data"]
+    assert untrained[2:] == ["(untrained: hidden)"] * 3  # random weights never pass for predictions
+    assert "cat" in trained[2].lower()
 
 
 def test_architecture_table(client):

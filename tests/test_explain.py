@@ -468,3 +468,40 @@ def test_attribution_views_are_frozen():
         view.opacity = 0.9
     with pytest.raises(AttributeError):
         ExplainSettings().method = "occlusion"
+
+
+def test_model_cache_drop_forces_a_reload_and_the_lock_is_exclusive():
+    loads: list[str] = []
+    cache = ModelCache(lambda name: (loads.append(name) or TinyNet(), tiny_info(name)))
+    explainer = cache.get("a")
+    cache.drop("a")
+    cache.drop("missing")
+    assert cache.get("a") is not explainer and loads == ["a", "a"]
+    done = []
+    with explainer.lock:
+        worker = threading.Thread(target=lambda: done.append(explainer.predict(image(1))))
+        worker.start()
+        worker.join(timeout=0.3)
+        assert not done  # an explain call waits while someone else holds the model
+    worker.join()
+    assert done
+
+
+def test_block_layer_description_shows_its_first_conv_formula():
+    torch.manual_seed(0)
+    model, info = get_model("resnet18_cifar"), model_info("resnet18_cifar")
+    view = Explainer(model, info).feature_maps(image(21, size=32), "layer2")
+    first = next(m for m in resolve_layer(model, "layer2").modules() if isinstance(m, nn.Conv2d))
+    in_hw = view.shape[2] * first.stride[0]
+    assert f"kernel {first.kernel_size[0]}, stride {first.stride[0]}, padding {first.padding[0]}" in view.description
+    assert f"({in_hw} - {first.kernel_size[0]} + 2*{first.padding[0]})/{first.stride[0]} + 1 = {view.shape[2]}" \
+        in view.description
+
+
+def test_relu_layer_description_names_the_conv_before_it():
+    torch.manual_seed(0)
+    model, info = get_model("vgg11_cifar"), model_info("vgg11_cifar")
+    view = Explainer(model, info).feature_maps(image(22, size=32), "features.1")
+    conv = model.features[0]
+    assert view.description.startswith("ReLU:")
+    assert f"features.0 (Conv2d, kernel {conv.kernel_size[0]}, stride {conv.stride[0]}" in view.description

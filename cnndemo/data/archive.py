@@ -107,8 +107,8 @@ def _zip_members(path: Path, budget: _Budget) -> Iterator[tuple[PurePosixPath, b
             raise BadInputError(f"the archive has more than {budget.limits.max_entries:,} entries; refusing it")
         for info in infos:
             p = _check_name(info.filename)
-            mode = info.external_attr >> 16
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip tool recorded no Unix file type
+            if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
                 raise BadInputError(f"the archive contains a link or special file ({info.filename!r}); refusing it")
             if info.is_dir():
                 continue

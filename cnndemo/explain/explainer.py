@@ -13,7 +13,6 @@ import torch.nn as nn
 
 from cnndemo.errors import BadInputError
 
-from .guard import layer_module
 from .methods import METHOD_CLASSES, to_heatmap
 from .record import ForwardRecord, record_forward
 from .render import channel_grid, describe_layer, tensor_display
@@ -77,6 +76,11 @@ class Explainer:
         with self._lock:
             self._records.clear()
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Hold this while other code (a summary, a weights load) touches the model, so no explain runs meanwhile."""
+        return self._lock
+
     def __len__(self) -> int:
         """Number of kept forward records."""
         return len(self._records)
@@ -132,12 +136,12 @@ class Explainer:
         order = np.argsort(-flat.mean(axis=1), kind="stable")[:max(1, max_channels)]
         shown = flat[order]
         means, maxes, zeros = shown.mean(axis=1), shown.max(axis=1), (shown == 0).mean(axis=1)
-        stats = tuple(ChannelStats(int(c), float(m), float(x), float(z)) for c, m, x, z in zip(order, means, maxes, zeros))
+        stats = tuple(ChannelStats(int(c), float(m), float(x), float(z))
+                      for c, m, x, z in zip(order, means, maxes, zeros))
         shown = maps[order]
-        module = layer_module(self.model, layer)
+        description = describe_layer(self.model, layer, rec.input_shapes.get(layer), tuple(act.shape))
         return FeatureMapView(layer=layer, grid=channel_grid(shown, colormap), shape=tuple(act.shape),
-                              channels=stats, description=describe_layer(module, rec.input_shapes.get(layer),
-                                                                          tuple(act.shape)))
+                              channels=stats, description=description)
 
     def _attribution(self, rec: ForwardRecord, settings: ExplainSettings) -> AttributionView:
         """The heatmap for settings (memoised on the record) rendered onto the record's picture."""
@@ -252,6 +256,11 @@ class ModelCache:
         """Drop every loaded model."""
         with self._lock:
             self._explainers.clear()
+
+    def drop(self, name: str) -> None:
+        """Forget one model (e.g. after new weights for it were saved); the next get() loads it again."""
+        with self._lock:
+            self._explainers.pop(name, None)
 
     def compare(self, image: Any, names: list[str] | tuple[str, ...],
                 settings: ExplainSettings = ExplainSettings()) -> list[CompareRow]:

@@ -39,7 +39,7 @@ class ModelGuard:
         for module, training in self._modes:
             module.training = training
         for p, flag in self._grads:
-            pass
+            p.requires_grad_(flag)
         self._modes, self._grads = [], []
         return False
 

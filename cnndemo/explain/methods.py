@@ -71,7 +71,8 @@ class IntegratedGradientsMethod(Attribution):
     def attribute(self, x: torch.Tensor, target: int, settings: ExplainSettings) -> torch.Tensor:
         """Integrated gradients of x for class target."""
         ig = IntegratedGradients(self.forward_module())
-        kwargs = dict(baselines=baseline(x, settings.ig_baseline, self.mean, self.std), target=target, n_steps=settings.ig_steps,
+        kwargs = dict(baselines=baseline(x, settings.ig_baseline, self.mean, self.std), target=target,
+                      n_steps=settings.ig_steps,
                       internal_batch_size=min(settings.ig_steps, 16))
         if not settings.noise_tunnel:
             return ig.attribute(x, **kwargs)

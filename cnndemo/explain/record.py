@@ -34,7 +34,8 @@ class ForwardRecord:
         """Grad-CAM [1, 1, H, W] for class target: relu(sum_k mean_hw(dy/dA_k) A_k), upsampled bilinearly."""
         A = self.cam_activation
         if A.dim() != 4:
-            raise BadInputError(f"Grad-CAM needs a layer with a spatial output; {self.cam_layer!r} gives {tuple(A.shape)}")
+            raise BadInputError(f"Grad-CAM needs a layer with a spatial output; "
+                                f"{self.cam_layer!r} gives {tuple(A.shape)}")
         (grad,) = torch.autograd.grad(self.logits[0, target], A, retain_graph=True, allow_unused=True)
         if grad is None:
             raise BadInputError(f"layer {self.cam_layer!r} does not feed the class scores; pick another CAM layer")

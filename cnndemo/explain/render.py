@@ -80,36 +80,54 @@ def tensor_display(x, mean: tuple[float, ...], std: tuple[float, ...]) -> np.nda
     return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
 
 
-def describe_layer(module: nn.Module, in_shape: tuple[int, ...] | None, out_shape: tuple[int, ...]) -> str:
-    """Layer type, its shape change and, for conv / pool layers, out = (in - k + 2p)/s + 1 filled in."""
+SHAPED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)  # layers whose output size follows the seed's formula
+
+
+def describe_layer(model: nn.Module, name: str, in_shape: tuple[int, ...] | None,
+                   out_shape: tuple[int, ...]) -> str:
+    """Layer type and shape change; for a conv / pool layer (or a block's first one) the formula filled in."""
+    module = model.get_submodule(name)
     head = f"{type(module).__name__}: {_shape(in_shape)} -> {_shape(out_shape)}"
-    if not isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) or not in_shape or len(in_shape) != 4:
+    inner = module if isinstance(module, SHAPED) else next(
+        ((n, m) for n, m in module.named_modules() if isinstance(m, SHAPED)), None)
+    if inner is None:
+        return f"{head}\n{_follows(model, name)}".rstrip()
+    if not in_shape or len(in_shape) != 4:
         return head
-    k, s, p = (_pair(getattr(module, a)) for a in ("kernel_size", "stride", "padding"))
-    detail = f"kernel {_hw(k)}, stride {_hw(s)}, padding {_hw(p)}"
-    return f"{head}\n{detail}\n{formula(module, in_shape[2:])}"
+    inner_name, layer = ("", inner) if inner is module else inner
+    where = f"first layer inside, {inner_name} ({type(layer).__name__}): " if inner_name else ""
+    return f"{head}\n{where}{_kernel_text(layer)}\n{formula(layer, in_shape[2:])}"
 
 
-def formula(module: nn.Module, in_hw: tuple[int, ...]) -> str:
-    """The seed's output-size formula with numbers, from cnndemo.summary when it offers formula_text."""
+def _follows(model: nn.Module, name: str) -> str:
+    """For a shape-keeping layer in a Sequential (ReLU, BatchNorm): the conv / pool it follows."""
+    parent_name, _, own = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    if not isinstance(parent, nn.Sequential) or not own.isdigit():
+        return ""
+    before = [(i, parent[i]) for i in range(int(own)) if isinstance(parent[i], SHAPED)]
+    if not before:
+        return ""
+    index, layer = before[-1]
+    where = f"{parent_name}.{index}" if parent_name else str(index)
+    return f"keeps the shape of {where} ({type(layer).__name__}, {_kernel_text(layer)}) before it"
+
+
+def _kernel_text(layer: nn.Module) -> str:
+    """'kernel k, stride s, padding p' of a conv / pool layer."""
+    k, p = _pair(layer.kernel_size), _pair(layer.padding)
+    s = _pair(layer.stride or layer.kernel_size)  # pooling built with stride=None strides by its kernel
+    return f"kernel {_hw(k)}, stride {_hw(s)}, padding {_hw(p)}"
+
+
+def formula(layer: nn.Module, in_hw: tuple[int, ...]) -> str:
+    """The seed's out = (in - k + 2p)/s + 1 with the numbers filled in (wording shared with the summary)."""
+    from cnndemo.summary import formula_text  # late: summary pulls torchinfo in
+
     try:
-        from cnndemo.summary import formula_text  # the io engineer's wording, shared with the Architecture tab
-        return formula_text(module, tuple(in_hw))
-    except (ImportError, AttributeError, TypeError, ValueError):
-        return _own_formula(module, tuple(in_hw))
-
-
-def _own_formula(module: nn.Module, in_hw: tuple[int, ...]) -> str:
-    """out = (in - k + 2p)/s + 1 per side, rounded down (dilation folded into an effective k)."""
-    k, s, p = (_pair(getattr(module, a)) for a in ("kernel_size", "stride", "padding"))
-    d = _pair(getattr(module, "dilation", 1))
-    parts = []
-    for side, i in zip(("H", "W"), range(2)):
-        keff = d[i] * (k[i] - 1) + 1
-        out = (in_hw[i] - keff + 2 * p[i]) // s[i] + 1
-        parts.append(f"{side}: out = ({in_hw[i]} - {keff} + 2*{p[i]})/{s[i]} + 1 = {out}")
-    return parts[0].replace("H: ", "") if in_hw[0] == in_hw[1] and k[0] == k[1] and s[0] == s[1] \
-        and p[0] == p[1] else "\n".join(parts)
+        return formula_text(layer, (int(in_hw[0]), int(in_hw[1])))
+    except ValueError as err:  # a kernel larger than the padded input
+        return str(err)
 
 
 def _pair(v) -> tuple[int, int]:

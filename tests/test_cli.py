@@ -1,0 +1,51 @@
+"""Command line: `python -m cnndemo train` and `eval` run end to end in a subprocess on a tiny real subset."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+needs_mnist = pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {SHARED}")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "cnndemo", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_train_then_eval_from_the_command_line(tmp_path):
+    out = tmp_path / "runs" / "lenet"
+    r = cli("train", "--model", "lenet5_mnist", "--dataset", "mnist", "--epochs", "1", "--out", str(out),
+            "--data-root", str(SHARED), "--limit-per-class", "100", "--test-limit-per-class", "20",
+            "--batch-size", "32", "--lr", "0.003", "--time-budget", "60")
+    assert r.returncode == 0, r.stderr
+    assert "epoch 1:" in r.stdout and "checkpoint:" in r.stdout
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["recipe"]["limit_per_class"] == 100 and meta["recipe"]["time_budget_s"] == 60
+    r = cli("eval", "--checkpoint", str(out) + ".safetensors", "--data-root", str(SHARED),
+            "--limit-per-class", "20", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["n"] == 200 and result["accuracy"] == pytest.approx(meta["metrics"]["test_acc"])
+
+
+def test_bad_setting_is_an_error_message_not_a_traceback(tmp_path):
+    r = cli("train", "--mode", "magic", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2
+    assert "mode must be one of" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_pickle_checkpoint_is_refused(tmp_path):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"\x80\x04not really")
+    r = cli("eval", "--checkpoint", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "error:" in r.stderr

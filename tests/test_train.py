@@ -1,0 +1,180 @@
+"""Trainer: real short runs learn, cancel and time budget stop cleanly, checkpoints are atomic, evaluation adds up."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+from cnndemo import checkpoints
+from cnndemo.data import BatchSpec, Batches, DataSettings, Splits, TensorData, load_splits
+from cnndemo.errors import BadInputError
+from cnndemo.train import TrainConfig, evaluate, train
+from cnndemo.train.loop import loss_of
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_mnist = pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {SHARED}")
+
+
+@pytest.fixture(scope="module")
+def mnist_small() -> Splits:
+    """2,000 training and 500 held-out MNIST digits (the first of each class)."""
+    if not (SHARED / "MNIST" / "raw").is_dir():
+        pytest.skip(f"no MNIST under {SHARED}")
+    return load_splits("mnist", DataSettings(root=str(SHARED), limit_per_class=200, test_limit_per_class=50))
+
+
+def config(tmp_path, **kw) -> TrainConfig:
+    base = dict(model="lenet5_mnist", dataset="mnist", epochs=1, batch_size=64, lr=3e-3, out=str(tmp_path / "ck"),
+                threads=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def run(cfg, data, stop=None, model=None) -> list[dict]:
+    return list(train(cfg, data, stop, model=model))
+
+
+@needs_mnist
+def test_short_mnist_run_learns(tmp_path, mnist_small):
+    msgs = run(config(tmp_path, epochs=2), mnist_small)
+    steps = [m["loss"] for m in msgs if m["kind"] == "step"]
+    epochs = [m for m in msgs if m["kind"] == "epoch"]
+    done = msgs[-1]
+    assert done["kind"] == "done" and done["reason"] == "completed"
+    assert sum(steps[-5:]) / 5 < 0.5 * sum(steps[:5]) / 5  # the loss falls
+    assert epochs[-1]["test_acc"] > 0.6  # held-out accuracy far above the 10 % of chance
+    assert Path(done["checkpoint"]).is_file()
+    meta = checkpoints.load(done["checkpoint"])[1]
+    assert meta["arch"] == "lenet5_mnist" and meta["metrics"]["test_acc"] == max(e["test_acc"] for e in epochs)
+    assert meta["recipe"]["epochs"] == 2 and "python -m cnndemo train" in meta["command"]
+
+
+@needs_mnist
+def test_trained_checkpoint_reloads_with_same_accuracy(tmp_path, mnist_small):
+    from cnndemo.models import load_checkpoint
+    done = run(config(tmp_path), mnist_small)[-1]
+    model, meta = load_checkpoint(done["checkpoint"])
+    spec = BatchSpec(tuple(meta["input_size"]), tuple(meta["mean"]), tuple(meta["std"]))
+    ev = evaluate(model, Batches(mnist_small.test, spec, 128), 10)
+    assert ev["accuracy"] == pytest.approx(done["metrics"]["test_acc"], abs=1e-6)
+
+
+@needs_mnist
+def test_cancel_stops_within_one_step(tmp_path, mnist_small):
+    stop = threading.Event()
+    msgs, after = [], 0
+    for m in train(config(tmp_path, epochs=3), mnist_small, stop):
+        msgs.append(m)
+        if stop.is_set() and m["kind"] == "step":
+            after += 1
+        if m["kind"] == "step" and m["step"] == 3:
+            stop.set()
+    assert after == 0
+    assert msgs[-1]["reason"] == "cancelled"
+    assert msgs[-1]["checkpoint"] and Path(msgs[-1]["checkpoint"]).is_file()  # nothing better yet: saved at cancel
+
+
+@needs_mnist
+def test_time_budget_stops_cleanly(tmp_path, mnist_small):
+    import time
+    t0 = time.perf_counter()
+    msgs = run(config(tmp_path, epochs=50, time_budget_s=1.5), mnist_small)
+    assert msgs[-1]["reason"] == "time_budget"
+    assert time.perf_counter() - t0 < 1.5 + 3.0
+    assert Path(msgs[-1]["checkpoint"]).is_file()
+
+
+class Flaky(nn.Module):
+    """A LeNet-shaped model that fails on a given forward call."""
+
+    def __init__(self, fail_at: int, error: type[BaseException]) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+        self.calls, self.fail_at, self.error = 0, fail_at, error
+
+    def forward(self, x):
+        self.calls += 1
+        if self.training and self.calls == self.fail_at:
+            raise self.error("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.net(x)
+
+
+def digits(n: int = 64) -> Splits:
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(10).repeat(n // 10 + 1)[:n]
+    images = torch.randint(0, 255, (n, 1, 28, 28), dtype=torch.uint8, generator=g)
+    data = TensorData(images, labels, tuple(str(i) for i in range(10)), "mnist")
+    return Splits(data, data)
+
+
+def test_out_of_memory_ends_run_and_keeps_last_good_checkpoint(tmp_path):
+    data = digits()
+    model = Flaky(fail_at=6, error=torch.cuda.OutOfMemoryError)  # epoch 1: 4 train steps + eval, then fails
+    msgs = run(config(tmp_path, epochs=3, batch_size=16), data, model=model)
+    done = msgs[-1]
+    assert done["reason"] == "oom" and "smaller batch" in done["message"]
+    assert [m["kind"] for m in msgs].count("epoch") == 1
+    assert Path(done["checkpoint"]).is_file()
+
+
+def test_exception_mid_save_leaves_previous_checkpoint_whole(tmp_path, monkeypatch):
+    data = digits()
+    cfg = config(tmp_path, epochs=3, batch_size=16, lr=0.05)
+    first = run(cfg, data, model=Flaky(0, RuntimeError))[-1]["checkpoint"]
+    before = Path(first).read_bytes()
+
+    def half_then_crash(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise KeyboardInterrupt  # as if the process were interrupted mid-write
+    monkeypatch.setattr(checkpoints, "save_file", half_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, data, model=Flaky(0, RuntimeError))
+    assert Path(first).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.json", "ck.safetensors"]
+
+
+def test_evaluate_confusion_matrix_adds_up():
+    data = digits(50).test
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    torch.manual_seed(0)
+    ev = evaluate(model, Batches(data, BatchSpec((1, 28, 28), (0.5,), (0.5,)), 16), 10, max_misclassified=1000)
+    cm = torch.tensor(ev["confusion_matrix"])
+    assert cm.sum() == ev["n"] == 50
+    assert cm.sum(1).tolist() == torch.bincount(data.labels, minlength=10).tolist()
+    assert ev["accuracy"] == pytest.approx(cm.trace().item() / 50)
+    assert len(ev["misclassified"]) == 50 - cm.trace().item()
+    for index, true, pred in ev["misclassified"]:
+        assert data.labels[index] == true and true != pred
+    assert ev["per_class_accuracy"][0] == pytest.approx(cm[0, 0].item() / cm[0].sum().item())
+
+
+def test_aux_outputs_add_three_tenths():
+    y = torch.tensor([0, 1])
+    main, aux1, aux2 = torch.randn(2, 3), torch.randn(2, 3), torch.randn(2, 3)
+    ce = nn.functional.cross_entropy
+    loss, logits = loss_of((main, aux1, aux2), y, 0.0)
+    assert torch.allclose(loss, ce(main, y) + 0.3 * (ce(aux1, y) + ce(aux2, y)))
+    assert logits is main
+    assert torch.allclose(loss_of(main, y, 0.0)[0], ce(main, y))
+
+
+@needs_mnist
+def test_probe_from_checkpoint_trains_only_a_new_head(tmp_path, mnist_small):
+    first = run(config(tmp_path / "a"), mnist_small)[-1]["checkpoint"]
+    probe = run(config(tmp_path / "b", mode="probe", init=first, lr=1e-2, epochs=2), mnist_small)
+    start = next(m for m in probe if m["kind"] == "start")
+    assert start["trainable"] == 84 * 10 + 10  # only LeNet's new fc3
+    before, after = checkpoints.load(first)[0], checkpoints.load(probe[-1]["checkpoint"])[0]
+    assert all(torch.equal(after[k], before[k]) for k in before if not k.startswith("fc3"))
+    assert not torch.equal(after["fc3.weight"], before["fc3.weight"])
+    assert probe[-1]["metrics"]["test_acc"] > 0.6  # the trained features carry over
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(BadInputError, match="mode"):
+        TrainConfig(mode="magic")
+    with pytest.raises(BadInputError, match="learning rate"):
+        TrainConfig(lr=0)
+    assert TrainConfig(mode="finetune").weights == "default" and TrainConfig().weights is None
