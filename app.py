@@ -218,7 +218,8 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
         from cnndemo.summary import summary
         info = zoo.info(name)
         model = cache.get(name).model
-        s = summary(model, info.input_size)
+        with cache.get(name).lock:  # torchinfo hooks the same cached model an explain call may be using
+            s = summary(model, info.input_size)
         rows = [[r.name, r.type, str(r.output_shape), r.params, r.mult_adds] for r in s.rows]
         totals = (f"**{s.total_params:,} parameters**, {s.total_mult_adds:,} multiply-adds, "
                   f"{s.params_mb:.2f} MB of weights  \n{info.note}  \n{first_conv_worked(model, info)}")

@@ -11,8 +11,8 @@ from dataclasses import MISSING, fields
 from .errors import BadInputError
 
 # TrainConfig fields whose default is None, with the type a command-line value converts to
-_OPTIONAL_TYPES = {"time_budget_s": float, "data_root": str, "limit_per_class": int, "test_limit_per_class": int,
-                   "threads": int}
+_OPTIONAL_TYPES = {"time_budget_s": float, "image_size": int, "data_root": str, "limit_per_class": int,
+                   "test_limit_per_class": int, "threads": int}
 _ALIASES = {"time_budget_s": ["--time-budget"]}
 
 

@@ -44,6 +44,7 @@ def test_bad_setting_is_an_error_message_not_a_traceback(tmp_path):
     assert "mode must be one of" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_pickle_checkpoint_is_refused(tmp_path):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"\x80\x04not really")

@@ -18,6 +18,9 @@ from cnndemo.explain import (METHODS, AttributionView, Explainer, ExplainSetting
 from cnndemo.explain.methods import IntegratedGradientsMethod, baseline, occlusion_window
 from cnndemo.models import ModelInfo, get_model, model_info, resolve_layer
 
+# captum announces its ReLU hooks on every Guided Grad-CAM call
+pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU:UserWarning")
+
 
 class TinyNet(nn.Module):
     """Colour net: the CAM conv is followed by an in-place ReLU; counts its forward calls; can be made to fail."""
@@ -505,3 +508,14 @@ def test_relu_layer_description_names_the_conv_before_it():
     conv = model.features[0]
     assert view.description.startswith("ReLU:")
     assert f"features.0 (Conv2d, kernel {conv.kernel_size[0]}, stride {conv.stride[0]}" in view.description
+
+
+def test_captum_gradcam_method_class_agrees_with_the_cached_path():
+    from cnndemo.explain import METHOD_CLASSES
+
+    model, explainer = make()
+    x = image(23)
+    before = model_state(model)
+    heat = METHOD_CLASSES["gradcam"](model, "features.2")(x, 2, ExplainSettings())
+    np.testing.assert_allclose(heat, explainer.attribute(x, ExplainSettings(target=2)).heatmap, atol=1e-5)
+    assert model_state(model) == before

@@ -8,6 +8,9 @@ import torch
 from cnndemo.explain import METHODS, Explainer, ExplainSettings, hooks_left
 from cnndemo.models import get_model, list_models, model_info
 
+# captum announces its ReLU hooks on every Guided Grad-CAM call
+pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU:UserWarning")
+
 SMALL_SIDES = (32, 64, 96, 128, 224)  # ImageNet forms try these in turn; some (AlexNet) need more than 32
 HEAVY = {"vgg", "densenet", "googlenet"}  # families whose ImageNet builds or forwards take seconds
 

@@ -178,3 +178,48 @@ def test_bad_settings_are_refused():
     with pytest.raises(BadInputError, match="learning rate"):
         TrainConfig(lr=0)
     assert TrainConfig(mode="finetune").weights == "default" and TrainConfig().weights is None
+
+
+DDP_SCRIPT = """
+import sys
+from safetensors.torch import save_file
+import torch.distributed as dist
+from cnndemo.data import DataSettings, load_splits
+from cnndemo.train import TrainConfig, build_model, train
+
+out, root = sys.argv[1], sys.argv[2]
+cfg = TrainConfig(model="lenet5_mnist", dataset="mnist", epochs=2, batch_size=32, lr=3e-3, out=out + "/ck",
+                  data_root=root, limit_per_class=100, test_limit_per_class=30, threads=1)
+model = build_model(cfg, 10)
+done = list(train(cfg, model=model))[-1]
+rank = dist.get_rank()
+save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/rank{rank}.safetensors",
+          metadata={"acc": str(done["metrics"]["test_acc"]), "reason": done["reason"]})
+"""
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_ddp_two_cpu_processes_end_identical_and_match_single_process(tmp_path, mnist_small):
+    import os
+    import subprocess
+    import sys
+    from safetensors import safe_open
+    script = tmp_path / "ddp_run.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                        "29517", str(script), str(tmp_path), str(SHARED)], env=env, capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ranks = []
+    for k in range(2):
+        with safe_open(str(tmp_path / f"rank{k}.safetensors"), "pt") as f:
+            ranks.append(({key: f.get_tensor(key) for key in f.keys()}, f.metadata()))
+    assert all(torch.equal(ranks[0][0][k], ranks[1][0][k]) for k in ranks[0][0])
+    assert ranks[0][1] == ranks[1][1] and ranks[0][1]["reason"] == "completed"
+    single = load_splits("mnist", DataSettings(root=str(SHARED), limit_per_class=100, test_limit_per_class=30))
+    solo = run(config(tmp_path / "solo", epochs=2, batch_size=32), single)[-1]["metrics"]["test_acc"]
+    ddp = float(ranks[0][1]["acc"])
+    assert ddp > 0.5 and abs(ddp - solo) < 0.15
+    assert (tmp_path / "ck.safetensors").is_file()  # written once, by rank 0

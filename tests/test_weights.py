@@ -133,9 +133,9 @@ def test_unknown_weights_name_lists_the_choices():
         get_model("resnet18", weights="imagenet")
 
 
-def test_model_without_pretrained_weights_says_so():
-    info = model_info("mnist_cnn")
-    assert info.pretrained is None and not weights.has_weights("mnist_cnn")
+def test_model_without_its_checkpoint_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)  # a checkout whose checkpoints/ lacks the file
+    assert model_info("mnist_cnn").pretrained == "checkpoint" and not weights.has_weights("mnist_cnn")
     assert "random initialisation" in weights.weights_status("mnist_cnn")
     with pytest.raises(WeightsUnavailableError, match="mnist_cnn"):
         get_model("mnist_cnn", weights="default")

@@ -29,3 +29,10 @@ def replace_head(model: nn.Module, head: str, num_classes: int) -> nn.Module:
     parent_name, _, attr = head.rpartition(".")
     setattr(resolve_layer(model, parent_name) if parent_name else model, attr, new)
     return model
+
+
+def resize_heads(model: nn.Module, head: str, num_classes: int) -> nn.Module:
+    """Resize the classifier head and any auxiliary heads the model lists in aux_heads (GoogLeNet)."""
+    for name in (head, *getattr(model, "aux_heads", ())):
+        replace_head(model, name, num_classes)
+    return model

@@ -8,10 +8,22 @@ import torch.nn as nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel statistics of the CIFAR-10 training set
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+
+def _imagenet_classes() -> tuple[str, ...]:
+    """The 1000 ImageNet class names from torchvision's weights metadata (in its code: no download)."""
+    from torchvision.models import ResNet18_Weights
+    return tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+IMAGENET_CLASSES = _imagenet_classes()
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-from torchvision.models import AlexNet_Weights
 
-from ._registry import CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, register
+from ._registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
+                        register)
 
-IMAGENET_CLASSES: tuple[str, ...] = tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
 
 _NOTE = ("AlexNet showed that a big convolutional net trained on GPUs wins on ImageNet: ReLU activations "
          "train much faster than tanh, and dropout in the large fully connected layers fights overfitting.")
@@ -77,7 +76,7 @@ def alexnet(*, num_classes: int = 1000) -> AlexNet:
 
 
 @register(name="alexnet_cifar", family="AlexNet", input_size=(3, 32, 32), classes=CIFAR10_CLASSES,
-          mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), dataset="cifar10", note=_NOTE, pretrained=None, **_LAYERS)
+          mean=CIFAR10_MEAN, std=CIFAR10_STD, dataset="cifar10", note=_NOTE, pretrained="checkpoint", **_LAYERS)
 def alexnet_cifar(*, num_classes: int = 10) -> AlexNetCifar:
     """AlexNet for 3x32x32 CIFAR-10 images, as in seed 003."""
     return AlexNetCifar(num_classes)

@@ -10,9 +10,8 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from ._registry import CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, register
-from .resnet import CIFAR10_MEAN, CIFAR10_STD
-from .weights import IMAGENET_CLASSES
+from ._registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
+                        register)
 
 NOTE = ("Dense connectivity: every layer receives the concatenation of all earlier feature maps in its block and "
         "adds only growth-rate k new maps (BN-ReLU-1x1 conv to 4k, BN-ReLU-3x3 conv to k), so features are "

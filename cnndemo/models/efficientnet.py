@@ -11,8 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._registry import register
-from .weights import IMAGENET_CLASSES
+from ._registry import IMAGENET_CLASSES, register
 
 # TF-Lite preprocessing (mean 127.5, std 127.5 on 0..255 pixels), checked on skimage's chelsea and coffee
 LITE_MEAN = (0.5, 0.5, 0.5)

@@ -6,12 +6,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.models import GoogLeNet_Weights
 from torchvision.models.googlenet import GoogLeNetOutputs
 
-from ._registry import CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, register
+from ._registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
+                        register)
 
-IMAGENET_CLASSES: tuple[str, ...] = tuple(GoogLeNet_Weights.IMAGENET1K_V1.meta["categories"])
 
 _NOTE = ("GoogLeNet's Inception module runs 1x1, 3x3, 5x5 and pooling branches in parallel; 1x1 convolutions "
          "shrink the channels first, cutting parameters. Global average pooling replaces big fully connected "
@@ -212,8 +211,8 @@ def googlenet(*, num_classes: int = 1000) -> GoogLeNet:
 
 
 @register(name="googlenet_cifar", family="GoogLeNet", input_size=(3, 32, 32), classes=CIFAR10_CLASSES,
-          mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), dataset="cifar10", cam_layer="b5",
-          feature_layers=("stem", "b3", "a4", "e4", "b5"), head_layer="fc", note=_NOTE, pretrained=None)
+          mean=CIFAR10_MEAN, std=CIFAR10_STD, dataset="cifar10", cam_layer="b5",
+          feature_layers=("stem", "b3", "a4", "e4", "b5"), head_layer="fc", note=_NOTE, pretrained="checkpoint")
 def googlenet_cifar(*, num_classes: int = 10) -> GoogLeNetCifar:
     """GoogLeNet for 3x32x32 CIFAR-10 images, as seed 000 meant it."""
     return GoogLeNetCifar(num_classes)

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._registry import CIFAR10_CLASSES, FASHION_CLASSES, MNIST_CLASSES, register
+from ._registry import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, FASHION_CLASSES, MNIST_CLASSES, register
 
 _NOTE = ("LeNet stacks convolution, pooling and fully connected layers: each 5x5 filter is shared across "
          "the whole image (weight sharing), so the net learns local features with few parameters.")
@@ -36,8 +36,8 @@ class LeNet(nn.Module):
         return self.fc3(x)
 
 
-@register(name="lenet5", input_size=(3, 32, 32), classes=CIFAR10_CLASSES, mean=(0.5, 0.5, 0.5),
-          std=(0.5, 0.5, 0.5), dataset="cifar10", **_LAYOUT)
+@register(name="lenet5", input_size=(3, 32, 32), classes=CIFAR10_CLASSES, mean=CIFAR10_MEAN,
+          std=CIFAR10_STD, dataset="cifar10", **_LAYOUT)
 def lenet5(*, num_classes: int = 10) -> LeNet:
     """LeNet-5 for 3x32x32 CIFAR-10 images, as in the seed (62,006 parameters)."""
     return LeNet(3, num_classes)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from ._registry import MNIST_CLASSES, register
 
 _MNIST = dict(input_size=(1, 28, 28), classes=MNIST_CLASSES, mean=(0.1307,), std=(0.3081,), dataset="mnist",
-              head_layer="fc", pretrained=None)
+              head_layer="fc", pretrained="checkpoint")
 
 # Both seed nets end in F.log_softmax(x) without dim: that warns, and the trainer's CrossEntropyLoss
 # applies log_softmax itself, so the log-probabilities would be normalised twice. We return logits.

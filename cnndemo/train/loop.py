@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data import BatchSpec, Batches, DataSettings, Splits, load_splits
+from . import distributed
 from .config import TrainConfig, command_line, recipe
 from .evaluate import autocast, evaluate, logits_of
 
@@ -41,6 +42,17 @@ def device_name(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"CPU ({cores} cores, {platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+SMALL_MODEL_PARAMS = 1_000_000
+
+
+def cpu_threads(config: TrainConfig, model: nn.Module) -> int | None:
+    """Threads for a CPU run: tiny models (LeNet) run many times faster on one thread when cores are shared,
+    because each op is too small to split and waiting threads spin (measured in bench/train_lenet.py)."""
+    if config.threads:
+        return config.threads
+    return 1 if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS else None
 
 
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
@@ -66,7 +78,8 @@ def batch_spec(config: TrainConfig, dataset: str, train: bool) -> BatchSpec:
         aug = "none" if dataset in ("mnist", "fashion_mnist") or config.mode == "probe" else "crop+flip"
     if not train:
         aug = "none"
-    return BatchSpec(info.input_size, info.mean, info.std, crop_pad=4 if aug == "crop+flip" else 0,
+    size = info.input_size if config.image_size is None else (info.channels, config.image_size, config.image_size)
+    return BatchSpec(size, info.mean, info.std, crop_pad=4 if aug == "crop+flip" else 0,
                      flip=aug != "none")
 
 
@@ -156,6 +169,7 @@ class RunState:
     best_metrics: dict = field(default_factory=dict)
     reason: str = "completed"
     message: str = ""
+    dist: distributed.DistInfo = field(default_factory=distributed.DistInfo)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -177,20 +191,30 @@ def save_best(model: nn.Module, config: TrainConfig, classes: tuple[str, ...], m
 
     info = model_info(config.model)
     model = getattr(model, "_orig_mod", model)  # the plain module under torch.compile
+    size = info.input_size if config.image_size is None else (info.channels, config.image_size, config.image_size)
     meta = {"arch": config.model, "classes": list(classes), "mean": list(info.mean), "std": list(info.std),
-            "input_size": list(info.input_size), "dataset": dataset_label(config.dataset),
+            "input_size": list(size), "dataset": dataset_label(config.dataset),
             "recipe": recipe(config), "command": command_line(config), "metrics": metrics,
             "hardware": device_name(device), "training_time_s": round(state.elapsed(), 1)}
     return str(save(model, config.out, meta))
 
 
-def _stop_reason(config: TrainConfig, state: RunState, stop: threading.Event | None, eval_s: float) -> str | None:
-    """Why to stop before the next step, if at all (the time budget keeps room for the last evaluation)."""
-    if stop is not None and stop.is_set():
-        return "cancelled"
-    if config.time_budget_s is not None and state.elapsed() + eval_s >= config.time_budget_s:
-        return "time_budget"
-    return None
+_REASONS = (None, "time_budget", "cancelled")
+
+
+def _stop_reason(config: TrainConfig, state: RunState, stop: threading.Event | None, eval_s: float,
+                 device: torch.device) -> str | None:
+    """Why to stop before the next step, if at all (the time budget keeps room for the last evaluation).
+
+    Under torchrun every rank must stop at the same step, or the others would wait forever in all-reduce."""
+    code = 2 if stop is not None and stop.is_set() else 0
+    if not code and config.time_budget_s is not None and state.elapsed() + eval_s >= config.time_budget_s:
+        code = 1
+    if state.dist.world > 1:
+        flag = torch.tensor([code], device=device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        code = int(flag.item())
+    return _REASONS[code]
 
 
 def _epoch_summary(epoch: int, sums: list[float], ev: dict, state: RunState) -> dict:
@@ -208,25 +232,31 @@ def _keep_if_best(ev: dict, epoch: int, model, config, classes, state, device) -
     state.best_acc = ev["accuracy"]
     state.best_metrics = {"test_acc": ev["accuracy"], "test_loss": ev["loss"], "epoch": epoch,
                           "per_class_accuracy": ev["per_class_accuracy"], "n_test": ev["n"]}
-    state.checkpoint = save_best(model, config, classes, state.best_metrics, state, device)
+    if state.dist.main:
+        state.checkpoint = save_best(model, config, classes, state.best_metrics, state, device)
+    else:
+        from ..checkpoints import checkpoint_paths
+        state.checkpoint = str(checkpoint_paths(config.out)[0])
+    distributed.barrier(state.dist)
 
 
 def train(config: TrainConfig, data: Splits | None = None, stop: threading.Event | None = None, *,
           model: nn.Module | None = None) -> Iterator[dict]:
     """Run one training job, yielding {"kind": "start"|"status"|"step"|"epoch"|"done", ...} messages."""
     torch.manual_seed(config.seed)
-    device = pick_device(config.device)
+    dist_info, device = distributed.setup(pick_device(config.device))
     if data is None:
         yield {"kind": "status", "message": f"loading {dataset_label(config.dataset)}"}
         data = load_splits(config.dataset, DataSettings(root=config.data_root, seed=config.seed,
                                                         limit_per_class=config.limit_per_class,
                                                         test_limit_per_class=config.test_limit_per_class))
     model = (model if model is not None else build_model(config, len(data.classes))).to(device)
-    state = RunState()
+    state = RunState(dist=dist_info)
     threads = torch.get_num_threads()
     try:
-        if config.threads and device.type == "cpu":
-            torch.set_num_threads(config.threads)
+        threads_here = cpu_threads(config, model) if device.type == "cpu" else None
+        if threads_here:
+            torch.set_num_threads(threads_here)
         yield from _run(config, data, model, device, stop, state)
     except torch.cuda.OutOfMemoryError:
         model.zero_grad(set_to_none=True)
@@ -246,7 +276,7 @@ def _setup_batches(config, data, model, device, stop, state):
 
     eval_bs = max(config.batch_size, 256)
     train_b = Batches(data.train, batch_spec(config, config.dataset, True), config.batch_size, train=True,
-                      device=device, seed=config.seed)
+                      device=device, seed=config.seed, rank=state.dist.rank, world=state.dist.world)
     test_b = Batches(data.test, batch_spec(config, config.dataset, False), eval_bs, device=device)
     if config.mode != "probe":
         return train_b, test_b, model
@@ -272,7 +302,8 @@ def _run(config, data, model, device, stop, state) -> Iterator[dict]:
     cuda = device.type == "cuda"
     if cuda and config.channels_last:
         net = net.to(memory_format=torch.channels_last)
-    fwd = torch.compile(net) if config.compile and net is model else net
+    fwd = distributed.wrap(net, state.dist, device)
+    fwd = torch.compile(fwd) if config.compile and net is model else fwd
     opt = make_optimizer(config, [p for p in net.parameters() if p.requires_grad])
     total = config.epochs * len(train_b)
     sched = make_schedule(config, opt, total)
@@ -281,7 +312,7 @@ def _run(config, data, model, device, stop, state) -> Iterator[dict]:
         sums = [0.0, 0.0, 0]
         net.train(config.mode != "probe")
         for x, y, _ in train_b:
-            reason = _stop_reason(config, state, stop, eval_s)
+            reason = _stop_reason(config, state, stop, eval_s, device)
             if reason:
                 state.reason = reason
                 break
