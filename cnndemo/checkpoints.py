@@ -111,6 +111,7 @@ def _atomic_write(final: Path, write: Callable[[Path], None]) -> None:
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # safetensors creates files owner-only; a checkpoint is meant to be shared
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
