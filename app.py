@@ -2,18 +2,23 @@
 from __future__ import annotations
 
 import base64
+import contextvars
+import functools
+import gc
 import logging
 import os
 import tempfile
 import threading
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pandas as pd
 
-from cnndemo import BadInputError
+from cnndemo import BadInputError, logs
 from cnndemo.examples import example_files
 from cnndemo.explain import METHODS, ExplainSettings, ModelCache
 from cnndemo.models import layer_names
@@ -32,6 +37,37 @@ METHOD_LABELS = {"gradcam": "Grad-CAM", "guided_gradcam": "Guided Grad-CAM",
 log = logging.getLogger("cnndemo.app")
 
 
+@dataclass(frozen=True)
+class ServingLimits:
+    """How much one server takes on at once, and for how long (defaults from CNNDEMO_* environment variables)."""
+
+    queue_size: int = 64  # requests waiting beyond this are refused with Gradio's "queue is full" message
+    explain_concurrency: int = 2  # explain events (predict, feature maps, attributions, compare) run at once
+    time_limit_s: float = 60.0  # one explain request; the user gets a message when it is exceeded
+    train_limit_s: float = 1800.0  # the longest training run (its time budget is capped at this)
+    max_overdue: int = 2  # requests past their limit still finishing; beyond this new ones are refused
+
+    @classmethod
+    def from_env(cls) -> "ServingLimits":
+        """Defaults overridden by CNNDEMO_QUEUE_SIZE, CNNDEMO_EXPLAIN_CONCURRENCY, CNNDEMO_TIME_LIMIT_S, ..."""
+        env = os.environ.get
+        return cls(queue_size=int(env("CNNDEMO_QUEUE_SIZE", cls.queue_size)),
+                   explain_concurrency=int(env("CNNDEMO_EXPLAIN_CONCURRENCY", cls.explain_concurrency)),
+                   time_limit_s=float(env("CNNDEMO_TIME_LIMIT_S", cls.time_limit_s)),
+                   train_limit_s=float(env("CNNDEMO_TRAIN_LIMIT_S", cls.train_limit_s)))
+
+
+def launch_options() -> dict:
+    """launch() arguments every entry point uses: the upload cap, and no served folders beyond Gradio's cache."""
+    return {"max_file_size": MAX_FILE_SIZE, "allowed_paths": [], "show_error": True}
+
+
+def serving_device() -> str:
+    """Where explain requests run (for the request log)."""
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class SafeImage(gr.Image):
     """An image input that passes the upload to cnndemo.images untouched: Gradio never decodes user files."""
 
@@ -46,20 +82,165 @@ class SafeImage(gr.Image):
         return payload.path
 
 
-def user_errors(fn):
-    """Show a BadInputError as a message in the UI instead of a traceback; the server keeps serving."""
-    def wrapped(*args, **kwargs):
-        try:
+class TimeLimitExceeded(RuntimeError):
+    """A request ran past its time limit."""
+
+
+class ServerBusy(RuntimeError):
+    """Too many requests are still finishing past their time limit."""
+
+
+class Deadline:
+    """Runs a call in a worker thread and stops waiting for it after limit_s (the thread finishes on its own,
+    since Python cannot kill it; while max_overdue such threads run, new calls are refused)."""
+
+    def __init__(self, limit_s: float | None, max_overdue: int = 2) -> None:
+        self.limit_s, self.max_overdue = limit_s, max_overdue
+        self.overdue = 0
+        self._lock = threading.Lock()
+
+    def run(self, fn, *args, **kwargs):
+        """fn(*args, **kwargs), or TimeLimitExceeded / ServerBusy."""
+        if not self.limit_s:
             return fn(*args, **kwargs)
-        except ValueError as err:  # BadInputError and bad layer / class names: the message is for the user
-            raise gr.Error(str(err)) from None
-        except gr.Error:
-            raise
-        except Exception as err:  # noqa: BLE001 - log the trace, show the student a sentence
-            log.exception("request failed")
-            raise gr.Error(f"Something went wrong ({type(err).__name__}): {err}") from None
-    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
-    return wrapped
+        with self._lock:
+            if self.overdue >= self.max_overdue:
+                raise ServerBusy("The server is busy finishing slow requests; try again in a few seconds.")
+        box: dict = {}
+        done, context = threading.Event(), contextvars.copy_context()
+        worker = threading.Thread(target=self._work, args=(context, fn, args, kwargs, box, done), daemon=True)
+        worker.start()
+        if not done.wait(self.limit_s):
+            with self._lock:
+                box["late"] = not done.is_set()
+                self.overdue += box["late"]
+            if box["late"]:
+                raise TimeLimitExceeded(f"This request took longer than the {self.limit_s:.0f} s limit and was "
+                                        "stopped. Try a smaller image, a lighter method or another model.")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    def _work(self, context, fn, args, kwargs, box, done) -> None:
+        """Run fn in the caller's context; a late finisher frees its overdue slot."""
+        try:
+            box["value"] = context.run(fn, *args, **kwargs)
+        except BaseException as err:  # noqa: BLE001 - handed to the waiting request
+            box["error"] = err
+        finally:
+            with self._lock:
+                done.set()
+                if box.get("late"):
+                    self.overdue -= 1
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """A CUDA or CPU out-of-memory error (torch raises either the typed error or a RuntimeError saying so)."""
+    import torch
+    return isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)) or (
+        isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
+
+
+def free_memory(cache: ModelCache | None) -> None:
+    """After an out-of-memory error: drop cached models and give memory back, so the next request can run."""
+    import torch
+    if cache is not None:
+        cache.clear()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def to_user_error(err: BaseException, timer: logs.RequestTimer, cache: ModelCache | None) -> gr.Error:
+    """The message a user sees for err; the log line records the outcome (and the trace for server faults)."""
+    if isinstance(err, gr.Error):
+        timer.outcome = "refused"
+        return err
+    if isinstance(err, ValueError):  # BadInputError and bad layer / class names: the message is for the user
+        timer.outcome, timer.extra["reason"] = "refused", "bad_input"
+        return gr.Error(str(err))
+    if isinstance(err, ServerBusy):
+        timer.outcome, timer.extra["reason"] = "refused", "busy"
+        return gr.Error(str(err))
+    timer.outcome = "error"
+    if isinstance(err, TimeLimitExceeded):
+        timer.extra["reason"] = "time_limit"
+        return gr.Error(str(err))
+    if is_out_of_memory(err):
+        timer.extra["reason"] = "oom"
+        log.warning("out of memory in %s (%s); dropping cached models", timer.endpoint, err)
+        free_memory(cache)
+        return gr.Error("The server ran out of memory on this request. Try a smaller model or image, "
+                        "or try again in a moment.")
+    timer.extra["reason"] = type(err).__name__
+    log.error("request %s failed", timer.endpoint, exc_info=err)
+    return gr.Error(f"Something went wrong ({type(err).__name__}): {err}")
+
+
+def _model_of(args: tuple, index: int | None) -> str | None:
+    """The model name(s) a request is about, for the log line."""
+    if index is None or index >= len(args):
+        return None
+    value = args[index]
+    return "+".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+
+
+def user_errors(endpoint: str, *, deadline: Deadline | None = None, model_arg: int | None = None,
+                cache: ModelCache | None = None):
+    """Run an event under its time limit, show errors as messages (traces go to the log), log one line."""
+    def decorate(fn):
+        def wrapped(*args, **kwargs):
+            with logs.timed_request(endpoint, _model_of(args, model_arg), serving_device()) as timer:
+                try:
+                    return deadline.run(fn, *args, **kwargs) if deadline else fn(*args, **kwargs)
+                except Exception as err:  # noqa: BLE001 - every failure becomes a sentence for the user
+                    raise to_user_error(err, timer, cache) from None
+        return functools.wraps(fn)(wrapped)  # keeps the signature Gradio reads (gr.Request)
+    return decorate
+
+
+def user_errors_stream(endpoint: str, *, model_arg: int | None = None):
+    """user_errors for a generator event (training): every yield passes through, a failure becomes a message."""
+    def decorate(fn):
+        def wrapped(*args, **kwargs):
+            with logs.timed_request(endpoint, _model_of(args, model_arg), serving_device()) as timer:
+                try:
+                    yield from fn(*args, **kwargs)
+                except Exception as err:  # noqa: BLE001
+                    raise to_user_error(err, timer, None) from None
+        return functools.wraps(fn)(wrapped)  # keeps the signature Gradio reads (gr.Request)
+    return decorate
+
+
+class FileFlag:
+    """A cancel flag that lives in a file, so it also reaches a training run in another process (ZeroGPU)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def set(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch()
+
+    def is_set(self) -> bool:
+        return self.path.exists()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def on_gpu(fn, duration):
+    """fn under ZeroGPU's spaces.GPU when the `spaces` package is importable (a Hugging Face Space); else fn."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=duration)(fn)
+
+
+def run_training(config: TrainConfig, data, stop: FileFlag):
+    """The trainer's messages for one run (the part that needs a GPU; under ZeroGPU it runs in a GPU worker)."""
+    yield from train(config, data, stop)
 
 
 def _need_image(image):
@@ -113,6 +294,30 @@ class TrainView:
                 self.wrong, self.files, self.explore)
 
 
+def train_config(name, dataset, mode, epochs, batch_size, lr, budget, per_class, run: str,
+                 limits: ServingLimits) -> TrainConfig:
+    """The run's settings from the Train tab; the time budget never exceeds the server's training limit."""
+    budget_s = min(float(budget or 0) or limits.train_limit_s, limits.train_limit_s)
+    return TrainConfig(model=name, dataset=dataset, mode=mode, epochs=int(epochs), batch_size=int(batch_size),
+                       lr=float(lr), time_budget_s=budget_s, limit_per_class=int(per_class or 0) or None,
+                       test_limit_per_class=200 if per_class else None, out=str(RUNS / run))
+
+
+def log_training(message: dict, run: str, model: str, device: str | None) -> str | None:
+    """One log line per epoch and at the start and end of a run; returns the run's device once known."""
+    kind = message["kind"]
+    device = message.get("device", device)
+    if kind == "epoch":
+        logs.log_epoch(message, run=run, model=model, device=device or "?")
+    elif kind in ("start", "done"):
+        extra = ({"n_train": message["n_train"]} if kind == "start" else
+                 {"reason": message["reason"], "metrics": {k: v for k, v in message["metrics"].items()
+                                                           if not isinstance(v, (list, dict))},
+                  "checkpoint": message.get("checkpoint")})
+        logs.log_run(kind, run=run, model=model, device=device or "?", **extra)
+    return device
+
+
 def curve_frame(points: list[dict], x: str) -> pd.DataFrame:
     """Points as a typed frame (numeric x and value) so the plot gets numeric axes."""
     frame = pd.DataFrame(points, columns=[x, "value", "curve"])
@@ -132,10 +337,16 @@ def confusion_figure(matrix: list[list[int]], classes) -> "Figure":
     return fig
 
 
-def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Blocks:
+def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
+               limits: ServingLimits | None = None) -> gr.Blocks:
     """Wire every tab's events to the cnndemo package; nothing runs until a user asks."""
     zoo = zoo or Zoo()
     cache = cache or ModelCache(zoo.load, max_models=3)
+    limits = limits or ServingLimits.from_env()
+    deadline = Deadline(limits.time_limit_s, limits.max_overdue)
+
+    def guarded(endpoint: str, model_arg: int | None = 1):
+        return user_errors(endpoint, deadline=deadline, model_arg=model_arg, cache=cache)
     names = zoo.names()
     examples = [str(p) for p in example_files(Path(tempfile.gettempdir()) / "cnndemo-examples")]
 
@@ -143,7 +354,7 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
         return zoo.names()
 
     # ---------- Explore ----------
-    @user_errors
+    @guarded("predict")
     def predict(image, name: str):
         """Top-5 classes with probabilities (only for a model with trained weights) and a weights line."""
         state = zoo.state(name)
@@ -156,14 +367,14 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
                                                   "  \nPredictions are hidden: an untrained network's guesses mean nothing.")
         return label, note
 
-    @user_errors
+    @guarded("feature_maps")
     def feature_maps(image, name: str, layer: str):
         """The chosen layer's channels (most active first), its shape, stats and shape arithmetic."""
         view = cache.get(name).feature_maps(_need_image(image), layer or None)
         header = f"**{view.layer}** output shape `{tuple(view.shape)}`  \n{view.description}"
         return view.grid, header, pd.DataFrame(view.table(), columns=["channel", "mean", "max", "zeros"])
 
-    @user_errors
+    @guarded("attribute")
     def attribute(image, name: str, method: str, layer: str, target: str, opacity: float, smooth: bool):
         """An attribution overlay (before/after), a colour bar and what it shows."""
         settings = ExplainSettings(method=method, layer=layer or None, target=target or None, opacity=opacity,
@@ -188,17 +399,17 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
         model, _ = (cache.get(name).model, None)
         return layer_names(model)
 
+    @user_errors("use_drawing")
     def use_drawing(sketch):
         """The sketchpad's picture as the current image (ink on a dark canvas, like MNIST digits)."""
         if not sketch or sketch.get("composite") is None:
-            raise gr.Error("Draw something first.")
-        path = Path(tempfile.mkdtemp(prefix="cnndemo-sketch-")) / "drawing.png"
+            raise BadInputError("Draw something first.")
         from PIL import Image
-        Image.fromarray(np.asarray(sketch["composite"]).astype(np.uint8)).save(path)
-        return str(path)
+        # a PIL image goes to Gradio's own cache like any output: no temp folder of ours is served or left behind
+        return Image.fromarray(np.clip(np.asarray(sketch["composite"]), 0, 255).astype(np.uint8))
 
     # ---------- Compare ----------
-    @user_errors
+    @guarded("compare")
     def compare(image, chosen: list[str]):
         """Top-3 and Grad-CAM of one image through several architectures."""
         if not chosen:
@@ -212,7 +423,7 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
         return gallery, pd.DataFrame(table, columns=["model", "trained", "top-1", "top-2", "top-3"])
 
     # ---------- Architecture ----------
-    @user_errors
+    @guarded("architecture", model_arg=0)
     def architecture(name: str):
         """The layer table, totals, teaching note and worked formulas of one model."""
         from cnndemo.summary import summary
@@ -226,26 +437,37 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
         return pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters", "mult-adds"]), totals
 
     # ---------- Train ----------
-    stops: dict[str, threading.Event] = {}  # one cancel flag per browser session
+    stops: dict[str, FileFlag] = {}  # one cancel flag per browser session
+    gpu_training = on_gpu(run_training, duration=lambda config, data, stop: int(config.time_budget_s or 60) + 60)
 
+    @user_errors_stream("train", model_arg=0)
     def start_training(name, dataset, archive, mode, epochs, batch_size, lr, budget, per_class,
                        request: gr.Request):
         """Stream one training run: curves, progress, then confusion matrix, mistakes and the checkpoint."""
-        stop = stops[request.session_hash] = threading.Event()
-        config = TrainConfig(model=name, dataset=archive or dataset, mode=mode, epochs=int(epochs),
-                             batch_size=int(batch_size), lr=float(lr), time_budget_s=float(budget) or None,
-                             limit_per_class=int(per_class) or None, test_limit_per_class=200 if per_class else None,
-                             out=str(RUNS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"))
+        run = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"  # unique: no run is ever overwritten
+        stop = stops[request.session_hash] = FileFlag(RUNS / f".{run}.stop")
+        config = train_config(name, archive or dataset, mode, epochs, batch_size, lr, budget, per_class, run, limits)
         data = load_splits(config.dataset, DataSettings(limit_per_class=config.limit_per_class,
                                                         test_limit_per_class=config.test_limit_per_class))
-        view = TrainView(data)
-        for message in train(config, data, stop):
-            view.update(message)
-            if message["kind"] == "done" and message.get("checkpoint"):
-                run_name = zoo.add_run(message["checkpoint"], Path(message["checkpoint"]).stem)
-                view.files = [message["checkpoint"], str(Path(message["checkpoint"]).with_suffix(".json"))]
-                view.explore = gr.update(choices=zoo.names(), value=run_name)
-            yield view.outputs()
+        view, device = TrainView(data), None
+        try:
+            for message in gpu_training(config, data, stop):
+                device = log_training(message, run, name, device)
+                view.update(message)
+                if message["kind"] == "done" and message.get("checkpoint"):
+                    view.files, view.explore = offer_run(message["checkpoint"])
+                yield view.outputs()
+        finally:
+            stop.clear()
+            if stops.get(request.session_hash) is stop:
+                del stops[request.session_hash]
+
+    def offer_run(checkpoint: str):
+        """Register a finished run as a model (fresh in the cache) and offer its files for download."""
+        run_name = zoo.add_run(checkpoint, Path(checkpoint).stem)
+        cache.drop(run_name)  # never serve an earlier model under this name
+        files = [checkpoint, str(Path(checkpoint).with_suffix(".json"))]
+        return files, gr.update(choices=zoo.names(), value=run_name)
 
     def cancel_training(request: gr.Request):
         """Ask this session's run to stop after the current step (the best checkpoint is kept)."""
@@ -311,7 +533,8 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
                     t_epochs = gr.Slider(1, 30, value=1, step=1, label="Epochs")
                     t_batch = gr.Slider(8, 512, value=128, step=8, label="Batch size")
                     t_lr = gr.Number(value=0.003, label="Learning rate")
-                    t_budget = gr.Number(value=120, label="Time budget (s, 0 = none)")
+                    t_budget = gr.Number(value=120, label=f"Time budget (s, 0 = the server's "
+                                                          f"{limits.train_limit_s:.0f} s limit)")
                     t_per_class = gr.Number(value=500, label="Training images per class (0 = all)")
                     with gr.Row():
                         t_start = gr.Button("Start", variant="primary")
@@ -334,27 +557,29 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None) -> gr.Bl
         explain_inputs = [image, model]
         attr_inputs = [image, model, method, cam_layer, target, opacity, smooth]
         attr_outputs = [slider, colorbar, caption]
+        # every explain event shares one pool of workers, so a burst of clicks cannot starve the server
+        shared = {"concurrency_id": "explain", "concurrency_limit": limits.explain_concurrency}
+        private = {"api_visibility": "private", **shared}
         model.change(model_changed, model, [layer, cam_layer, target, note], api_visibility="private")
         demo.load(model_changed, model, [layer, cam_layer, target, note], api_visibility="private")
-        run.click(predict, explain_inputs, [label, status], api_name="predict", concurrency_id="explain") \
-            .then(feature_maps, [image, model, layer], [maps, maps_info, stats], api_name="feature_maps",
-                  concurrency_id="explain") \
-            .then(attribute, attr_inputs, attr_outputs, api_name="attribute", concurrency_id="explain")
-        layer.input(feature_maps, [image, model, layer], [maps, maps_info, stats], api_visibility="private",
-                    concurrency_id="explain")
+        # .success: a refused image gives one message, not one per step
+        run.click(predict, explain_inputs, [label, status], api_name="predict", **shared) \
+            .success(feature_maps, [image, model, layer], [maps, maps_info, stats], api_name="feature_maps",
+                     **shared) \
+            .success(attribute, attr_inputs, attr_outputs, api_name="attribute", **shared)
+        layer.input(feature_maps, [image, model, layer], [maps, maps_info, stats], **private)
         for control in (method, cam_layer, target, smooth):
-            control.input(attribute, attr_inputs, attr_outputs, api_visibility="private", concurrency_id="explain")
-        opacity.release(attribute, attr_inputs, attr_outputs, api_visibility="private", concurrency_id="explain")
+            control.input(attribute, attr_inputs, attr_outputs, **private)
+        opacity.release(attribute, attr_inputs, attr_outputs, **private)
         use_sketch.click(use_drawing, sketch, image, api_visibility="private")
-        compare_btn.click(compare, [image, chosen], [gallery, compare_table], api_name="compare",
-                          concurrency_id="explain")
+        compare_btn.click(compare, [image, chosen], [gallery, compare_table], api_name="compare", **shared)
         arch_btn.click(architecture, arch_model, [arch_table, arch_totals], api_name="architecture")
         t_start.click(start_training, [t_model, t_data, t_archive, t_mode, t_epochs, t_batch, t_lr, t_budget,
                                        t_per_class],
                       [t_progress, t_loss, t_acc, t_confusion, t_wrong, t_files, model],
                       api_name="train", concurrency_limit=1, concurrency_id="train")
         t_cancel.click(cancel_training, None, t_progress, api_name="cancel", queue=False)
-        demo.queue(max_size=64, default_concurrency_limit=2)
+        demo.queue(max_size=limits.queue_size, default_concurrency_limit=limits.explain_concurrency)
     return demo
 
 
@@ -391,6 +616,5 @@ connected layer takes `1024 x 8 x 8 x 10 = {fc:,}` weights; a 1x1 convolution ta
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    build_demo().launch(max_file_size=MAX_FILE_SIZE, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                        show_error=True)
+    logs.configure()
+    build_demo().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **launch_options())

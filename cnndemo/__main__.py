@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -108,10 +109,14 @@ def run_train(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _cancel_on_ctrl_c(stop)
     progress = _Progress()
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 prints
     done: dict = {}
     for m in train(config, stop=stop):
-        _print_message(m, progress)
+        if main_rank:
+            _print_message(m, progress)
         done = m if m["kind"] == "done" else done
+    if not main_rank:
+        return 0
     progress.close()
     acc = done["metrics"].get("test_acc")
     print(f"{done['reason']}: {done['message']}; best test accuracy "

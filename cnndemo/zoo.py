@@ -87,5 +87,6 @@ def _run_model(name: str, path: Path) -> tuple[nn.Module, ModelInfo]:
     model, meta = load_checkpoint(path)
     base = model_info(meta["arch"])
     info = replace(base, name=name, classes=tuple(meta.get("classes") or base.classes),
-                   mean=tuple(meta.get("mean") or base.mean), std=tuple(meta.get("std") or base.std))
+                   mean=tuple(meta.get("mean") or base.mean), std=tuple(meta.get("std") or base.std),
+                   input_size=tuple(meta.get("input_size") or base.input_size))
     return model, info

@@ -1,37 +1,14 @@
 """Launch the Blocks app on a free local port and drive every named endpoint with gradio_client."""
 from __future__ import annotations
 
-import socket
+import logging
 
 import pytest
 
 gradio = pytest.importorskip("gradio")
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import handle_file  # noqa: E402
 
 import app  # noqa: E402
-from cnndemo.examples import example_files  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def client():
-    demo = app.build_demo()
-    demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
-                max_file_size=app.MAX_FILE_SIZE)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
-
-
-@pytest.fixture(scope="module")
-def cat(tmp_path_factory):
-    return handle_file(str(example_files(tmp_path_factory.mktemp("ex"))[0]))
 
 
 def test_named_endpoints_exist(client):
@@ -88,12 +65,61 @@ def test_bad_file_gets_a_message_and_server_keeps_serving(client, tmp_path, cat)
 
 
 @pytest.mark.slow
-def test_train_endpoint_runs_and_offers_the_model(client):
-    shared = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "MNIST"
-    if not shared.is_dir():
-        pytest.skip(f"MNIST not found at {shared}")
+def test_train_endpoint_runs_and_offers_the_model(client, mnist_root):
     result = client.predict("lenet5_mnist", "mnist", None, "scratch", 1, 64, 0.003, 60, 30, api_name="/train")
     progress, loss, acc, confusion, wrong, files, explore = result
     assert "completed" in progress and "Best test accuracy" in progress, progress
     assert len(files) == 2 and any(str(f).endswith(".safetensors") for f in files)
-    assert str(explore).startswith("run: ") or "run: " in str(explore)
+    assert "run: " in str(explore)
+
+
+def test_serving_settings(served):
+    limits = app.ServingLimits.from_env()
+    assert served.max_file_size == 20 * 1024 * 1024 and served.allowed_paths == []
+    assert served._queue.max_size == limits.queue_size > 0
+    by_name = {fn.api_name: fn for fn in served.fns.values() if fn.api_name}
+    explain = [by_name[n] for n in ("predict", "feature_maps", "attribute", "compare")]
+    assert {(fn.concurrency_id, fn.concurrency_limit) for fn in explain} == {("explain", limits.explain_concurrency)}
+    assert limits.explain_concurrency >= 2
+    assert (by_name["train"].concurrency_id, by_name["train"].concurrency_limit) == ("train", 1)
+
+
+def test_one_log_line_per_request(client, cat, caplog, tmp_path):
+    import json
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+    with caplog.at_level(logging.INFO, logger="cnndemo.requests"):
+        client.predict(cat, "lenet5_mnist", api_name="/predict")
+        with pytest.raises(Exception):
+            client.predict(handle_file(str(bad)), "lenet5_mnist", api_name="/predict")
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cnndemo.requests"]
+    assert [(x["endpoint"], x["model"], x["outcome"]) for x in lines[-2:]] == [
+        ("predict", "lenet5_mnist", "ok"), ("predict", "lenet5_mnist", "refused")]
+    assert all(x["device"] in ("cpu", "cuda") and x["latency_ms"] >= 0 for x in lines)
+
+
+def test_deadline_answers_at_the_limit_and_refuses_while_overdue():
+    import threading
+    import time
+
+    release = threading.Event()
+    deadline = app.Deadline(0.2, max_overdue=1)
+    assert deadline.run(lambda x: x + 1, 1) == 2
+    with pytest.raises(app.TimeLimitExceeded, match="0 s limit|limit"):
+        deadline.run(release.wait, 5)
+    with pytest.raises(app.ServerBusy):
+        deadline.run(lambda: 1)
+    release.set()
+    for _ in range(50):
+        if deadline.overdue == 0:
+            break
+        time.sleep(0.02)
+    assert deadline.run(lambda: "again") == "again"
+
+
+def test_training_budget_is_capped_by_the_server_limit():
+    limits = app.ServingLimits(train_limit_s=300)
+    for budget, expected in ((0, 300), (120, 120), (10_000, 300)):
+        config = app.train_config("lenet5_mnist", "mnist", "scratch", 1, 64, 0.003, budget, 30, "r", limits)
+        assert config.time_budget_s == expected

@@ -208,8 +208,8 @@ def test_ddp_two_cpu_processes_end_identical_and_match_single_process(tmp_path, 
     script = tmp_path / "ddp_run.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                        "29517", str(script), str(tmp_path), str(SHARED)], env=env, capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        str(script), str(tmp_path), str(SHARED)], env=env, capture_output=True, text=True,
                        timeout=180)
     assert r.returncode == 0, r.stderr[-3000:]
     ranks = []

@@ -1,6 +1,7 @@
 """Built-in data sets (MNIST, Fashion-MNIST, CIFAR-10) and user archives, loaded once into uint8 tensors."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import socket
@@ -94,8 +95,8 @@ def _torchvision(name: str, root: Path, train: bool, download: bool):
         with _socket_timeout(DOWNLOAD_TIMEOUT_S):
             return cls(root=str(root), train=train, download=True)
     except Exception as e:  # noqa: BLE001 - any network or disk failure means the same to the user
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise DataUnavailableError(_missing(name, root, f"the download failed ({type(e).__name__}: {first_line})")) from None
+        why = f"the download failed ({type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]})"
+        raise DataUnavailableError(_missing(name, root, why)) from None
 
 
 def _missing(name: str, root: Path, why: str) -> str:
@@ -196,9 +197,15 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str = 
     if split not in ("train", "test"):
         raise BadInputError(f"split must be 'train' or 'test', not {split!r}")
     base = data_root(root or settings.root)
-    limit = settings.limit_per_class if split == "train" else settings.test_limit_per_class
     if name == "cifar10" and not (base / "cifar-10-batches-py").is_dir() and (base / CIFAR_ARCHIVE).is_file():
         s = load_archive_splits(base / CIFAR_ARCHIVE, settings)
         d = s.train if split == "train" else s.test
         return TensorData(d.images, d.labels, d.classes, "cifar10")
-    return per_class_subset(_from_torchvision(name, base, split, settings.download), limit)
+    limit = settings.limit_per_class if split == "train" else settings.test_limit_per_class
+    return per_class_subset(_builtin_in_memory(name, str(base), split, settings.download), limit)
+
+
+@functools.lru_cache(maxsize=6)
+def _builtin_in_memory(name: str, base: str, split: str, download: bool) -> TensorData:
+    """Kept in memory: the next run in the same process starts without reading the files again."""
+    return _from_torchvision(name, Path(base), split, download)

@@ -66,10 +66,13 @@ def evaluate_checkpoint(path: str, dataset: str | None = None, *, data_root: str
 
     model, meta = load_checkpoint(path)
     dataset = dataset or meta.get("dataset")
-    settings = DataSettings(root=data_root, test_limit_per_class=limit_per_class)
     if dataset in ("mnist", "fashion_mnist", "cifar10"):
+        settings = DataSettings(root=data_root, test_limit_per_class=limit_per_class)
         test = load_dataset(dataset, split="test", settings=settings)
-    else:
+    else:  # an archive without test/ is split as in training, so no training image is scored
+        r = meta.get("recipe") or {}
+        settings = DataSettings(root=data_root, seed=r.get("seed", 0), limit_per_class=r.get("limit_per_class"),
+                                test_limit_per_class=limit_per_class)
         test = load_splits(str(dataset), settings).test
     dev = pick_device(device)
     spec = BatchSpec(tuple(meta["input_size"]), tuple(meta["mean"]), tuple(meta["std"]))

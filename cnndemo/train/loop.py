@@ -170,6 +170,7 @@ class RunState:
     reason: str = "completed"
     message: str = ""
     dist: distributed.DistInfo = field(default_factory=distributed.DistInfo)
+    sums: list = field(default_factory=lambda: [0.0, 0.0, 0])  # this epoch's loss sum, correct, images
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -222,7 +223,8 @@ def _epoch_summary(epoch: int, sums: list[float], ev: dict, state: RunState) -> 
     loss_sum, correct, n = sums
     return {"kind": "epoch", "epoch": epoch, "train_loss": loss_sum / max(n, 1), "train_acc": correct / max(n, 1),
             "test_loss": ev["loss"], "test_acc": ev["accuracy"], "best_acc": state.best_acc,
-            "elapsed_s": state.elapsed(), "step": state.step}
+            "elapsed_s": state.elapsed(), "step": state.step, "per_class_accuracy": ev["per_class_accuracy"],
+            "confusion_matrix": ev["confusion_matrix"], "misclassified": ev["misclassified"][:32]}
 
 
 def _keep_if_best(ev: dict, epoch: int, model, config, classes, state, device) -> None:
@@ -267,7 +269,8 @@ def train(config: TrainConfig, data: Splits | None = None, stop: threading.Event
     finally:
         torch.set_num_threads(threads)
     yield {"kind": "done", "checkpoint": state.checkpoint, "metrics": state.best_metrics, "reason": state.reason,
-           "message": state.message or _MESSAGES[state.reason], "elapsed_s": state.elapsed(), "device": device_name(device)}
+           "message": state.message or _MESSAGES[state.reason], "elapsed_s": state.elapsed(),
+           "device": device_name(device)}
 
 
 def _setup_batches(config, data, model, device, stop, state):
@@ -290,6 +293,50 @@ def _setup_batches(config, data, model, device, stop, state):
             FeatureBatches(*feats[1], data.classes, eval_bs, False, 0), head)
 
 
+def _optimise(config, net: nn.Module, state: RunState, device: torch.device, total: int):
+    """(forward module, optimizer, schedule): channels_last, DDP and torch.compile applied where asked."""
+    if device.type == "cuda" and config.channels_last:
+        net.to(memory_format=torch.channels_last)
+    fwd = distributed.wrap(net, state.dist, device)
+    fwd = torch.compile(fwd) if config.compile and config.mode != "probe" else fwd  # a lone head gains nothing
+    opt = make_optimizer(config, [p for p in net.parameters() if p.requires_grad])
+    return fwd, opt, make_schedule(config, opt, total)
+
+
+def _step(config, fwd, opt, sched, x: torch.Tensor, y: torch.Tensor, device: torch.device):
+    """One optimisation step; returns (loss, main logits)."""
+    if device.type == "cuda" and config.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with autocast(device, config.amp):
+        loss, logits = loss_of(fwd(x), y, config.label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss, logits
+
+
+def _epoch(config, train_b, fwd, opt, sched, epoch, total, state, stop, device, n_test) -> Iterator[dict]:
+    """One pass over the training batches, yielding step messages; sums of loss/correct/seen in state.sums."""
+    state.sums = [0.0, 0.0, 0]
+    for x, y, _ in train_b:
+        reason = _stop_reason(config, state, stop, n_test / max(3 * state.speed(), 1e-9), device)
+        if reason:
+            state.reason = reason
+            return
+        t0 = time.perf_counter()
+        loss, logits = _step(config, fwd, opt, sched, x, y, device)
+        state.step += 1
+        state.images += len(y)
+        if state.step % config.log_every == 0 or state.step == total:
+            lv = loss.item()  # the one host sync per logged step
+            state.sums = [state.sums[0] + lv * len(y), state.sums[1] + (logits.argmax(1) == y).sum().item(),
+                          state.sums[2] + len(y)]
+        state.train_time += time.perf_counter() - t0
+        if state.step % config.log_every == 0:
+            yield _step_message(epoch, state, total, lv, opt)
+
+
 def _run(config, data, model, device, stop, state) -> Iterator[dict]:
     """The epochs: steps, per-epoch evaluation, best checkpoint; sets state.reason when stopping early."""
     yield {"kind": "start", "device": device_name(device), "model": config.model, "mode": config.mode,
@@ -299,48 +346,19 @@ def _run(config, data, model, device, stop, state) -> Iterator[dict]:
     if config.mode == "probe":
         yield {"kind": "status", "message": "computing frozen features once"}
     train_b, test_b, net = _setup_batches(config, data, model, device, stop, state)
-    cuda = device.type == "cuda"
-    if cuda and config.channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    fwd = distributed.wrap(net, state.dist, device)
-    fwd = torch.compile(fwd) if config.compile and net is model else fwd
-    opt = make_optimizer(config, [p for p in net.parameters() if p.requires_grad])
+    if stop is not None and stop.is_set():
+        state.reason = "cancelled"  # before the first step: nothing to keep
+        return
     total = config.epochs * len(train_b)
-    sched = make_schedule(config, opt, total)
-    eval_s = 0.0
+    fwd, opt, sched = _optimise(config, net, state, device, total)
     for epoch in range(1, config.epochs + 1):
-        sums = [0.0, 0.0, 0]
         net.train(config.mode != "probe")
-        for x, y, _ in train_b:
-            reason = _stop_reason(config, state, stop, eval_s, device)
-            if reason:
-                state.reason = reason
-                break
-            t0 = time.perf_counter()
-            if cuda and config.channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(device, config.amp):
-                loss, logits = loss_of(fwd(x), y, config.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            state.step += 1
-            if state.step % config.log_every == 0 or state.step == total:
-                lv = loss.item()
-                sums[0] += lv * len(y)
-                sums[1] += (logits.argmax(1) == y).sum().item()
-                sums[2] += len(y)
-            state.images += len(y)
-            state.train_time += time.perf_counter() - t0
-            if state.step % config.log_every == 0:
-                eval_s = len(data.test) / max(3 * state.speed(), 1e-9)
-                yield _step_message(epoch, state, total, lv, opt)
+        yield from _epoch(config, train_b, fwd, opt, sched, epoch, total, state, stop, device, len(data.test))
         if state.reason == "cancelled" and state.checkpoint:
             return  # keep the best checkpoint; stopping fast matters more than one more evaluation
         ev = evaluate(net, test_b, len(data.classes), amp=config.amp)
         _keep_if_best(ev, epoch, model, config, data.classes, state, device)
-        yield _epoch_summary(epoch, sums, ev, state)
+        yield _epoch_summary(epoch, state.sums, ev, state)
         if state.reason != "completed":
             return
 

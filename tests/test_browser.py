@@ -1,0 +1,98 @@
+"""End to end in a real headless Chromium: Explore (example, predictions, layer switch, Grad-CAM) and Train
+(a one-epoch run whose curves update, then a second run cancelled). Screenshots go to $CNNDEMO_ARTIFACTS."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def find_chromium() -> str | None:
+    """$CNNDEMO_CHROMIUM, Debian's /usr/bin/chromium, or a chromium on PATH."""
+    for candidate in (os.environ.get("CNNDEMO_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("CNNDEMO_ARTIFACTS") or tmp_path_factory.mktemp("browser")) / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def page(served):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install playwright): no browser to drive")
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium found (apt-get install chromium, or set CNNDEMO_CHROMIUM)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.set_default_timeout(60_000)
+        page.goto(served.local_url)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def _number(page, label: str):
+    """The number box of a Slider or Number component, by its label."""
+    return page.locator(f"input[type=number][aria-label*='{label}'], "
+                        f"label:has-text('{label}') input[type=number]").first
+
+
+def test_explore_example_predictions_layer_and_gradcam(page, artifacts):
+    page.get_by_role("tab", name="Explore").click()
+    page.locator(".gallery-item, button.gallery-item, [data-testid='dataset'] button").first.click()
+    # the example reaches the image input asynchronously; explaining before it lands would find no image
+    page.wait_for_function("() => [...document.querySelectorAll('img')]"
+                           ".filter(i => i.src.includes('chelsea')).length >= 2")
+    page.get_by_role("button", name="Explain").click()
+    page.get_by_text("Grad-CAM for").wait_for(timeout=120_000)
+    top = page.locator("[data-testid='label-output-value']").first.inner_text()
+    assert re.search(r"cat|tabby|tiger|egyptian|persian|siamese", top, re.I), top
+    page.screenshot(path=artifacts / "explore.png", full_page=True)
+
+    dropdown = page.get_by_label("Feature-map layer")
+    current = dropdown.input_value()
+    dropdown.click()
+    names = [t.strip().splitlines()[-1].strip() for t in page.get_by_role("option").all_inner_texts() if t.strip()]
+    choice = next(n for n in names if n != current)  # the selected option carries a check mark line first
+    page.get_by_role("option").filter(has_text=re.compile(rf"^\W*{re.escape(choice)}$")).first.click()
+    page.locator("p", has_text=f"{choice} output shape").first.wait_for(timeout=60_000)  # new layer's maps
+    page.screenshot(path=artifacts / "explore-layer.png", full_page=True)
+
+
+def test_train_one_epoch_then_cancel_a_second_run(page, artifacts, mnist_root):
+    page.get_by_role("tab", name="Train").click()
+    _number(page, "Training images per class").fill("20")
+    _number(page, "Epochs").fill("1")
+    _number(page, "Epochs").press("Enter")
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text("Best test accuracy").wait_for(timeout=180_000)
+    assert page.locator(".vega-embed canvas, .vega-embed svg").count() >= 2  # loss and accuracy curves drawn
+    page.screenshot(path=artifacts / "train.png", full_page=True)
+
+    _number(page, "Training images per class").fill("500")
+    _number(page, "Epochs").fill("30")
+    _number(page, "Epochs").press("Enter")
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text(re.compile(r"step \d+/\d+")).first.wait_for(timeout=120_000)
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text("cancelled", exact=False).first.wait_for(timeout=120_000)
+    page.screenshot(path=artifacts / "train-cancelled.png", full_page=True)
