@@ -51,9 +51,9 @@ def _traversals() -> list[str]:
     app_py, cache = str(REPO / "app.py"), str(Path(os.environ.get("GRADIO_TEMP_DIR", "/tmp/gradio")))
     plain = ["../app.py", "../../../../../../etc/passwd", "/etc/passwd", app_py, f"{cache}/../../etc/passwd",
              f"{cache}/../../{app_py}", "~/.bashrc", "/proc/self/environ", str(REPO / ".git" / "config")]
-    encoded = [quote(p, safe="") for p in plain[:4]] + ["..%2f..%2f..%2f..%2fetc%2fpasswd",
-                                                       "%2e%2e/%2e%2e/%2e%2e/etc/passwd", "..%252f..%252fetc%252fpasswd",
-                                                       "....//....//etc/passwd", "..\\..\\app.py"]
+    encoded = [quote(p, safe="") for p in plain[:4]] + [
+        "..%2f..%2f..%2f..%2fetc%2fpasswd", "%2e%2e/%2e%2e/%2e%2e/etc/passwd", "..%252f..%252fetc%252fpasswd",
+        "....//....//etc/passwd", "..\\..\\app.py"]
     return plain + encoded
 
 

@@ -82,6 +82,7 @@ def test_time_budget_stops_cleanly(tmp_path, mnist_small):
     t0 = time.perf_counter()
     msgs = run(config(tmp_path, epochs=50, time_budget_s=1.5), mnist_small)
     assert msgs[-1]["reason"] == "time_budget"
+    assert any(m["kind"] == "step" for m in msgs)  # the budget leaves room to train, not just to stop
     assert time.perf_counter() - t0 < 1.5 + 3.0
     assert Path(msgs[-1]["checkpoint"]).is_file()
 
@@ -223,3 +224,10 @@ def test_ddp_two_cpu_processes_end_identical_and_match_single_process(tmp_path, 
     ddp = float(ranks[0][1]["acc"])
     assert ddp > 0.5 and abs(ddp - solo) < 0.15
     assert (tmp_path / "ck.safetensors").is_file()  # written once, by rank 0
+
+
+def test_tiny_one_cycle_runs_do_not_crash():
+    from cnndemo.train.loop import make_schedule
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    for steps in range(1, 12):
+        make_schedule(TrainConfig(schedule="onecycle"), opt, steps).step()

@@ -93,8 +93,8 @@ def make_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.opt
 
 
 def make_schedule(config: TrainConfig, opt: torch.optim.Optimizer, total_steps: int):
-    """Per-step learning-rate schedule: one-cycle, cosine, or constant."""
-    if config.schedule == "onecycle":
+    """Per-step learning-rate schedule: one-cycle, cosine, or constant (also for one-cycle runs under 8 steps)."""
+    if config.schedule == "onecycle" and total_steps >= 8:  # OneCycleLR divides by zero on some tiny runs
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=max(total_steps, 1),
                                                    pct_start=0.25)
     if config.schedule == "cosine":
@@ -295,6 +295,8 @@ def _setup_batches(config, data, model, device, stop, state):
 
 def _optimise(config, net: nn.Module, state: RunState, device: torch.device, total: int):
     """(forward module, optimizer, schedule): channels_last, DDP and torch.compile applied where asked."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels once
     if device.type == "cuda" and config.channels_last:
         net.to(memory_format=torch.channels_last)
     fwd = distributed.wrap(net, state.dist, device)
@@ -320,7 +322,8 @@ def _epoch(config, train_b, fwd, opt, sched, epoch, total, state, stop, device, 
     """One pass over the training batches, yielding step messages; sums of loss/correct/seen in state.sums."""
     state.sums = [0.0, 0.0, 0]
     for x, y, _ in train_b:
-        reason = _stop_reason(config, state, stop, n_test / max(3 * state.speed(), 1e-9), device)
+        speed = state.speed()  # 0 before the first step: no estimate of the evaluation time yet
+        reason = _stop_reason(config, state, stop, n_test / (3 * speed) if speed else 0.0, device)
         if reason:
             state.reason = reason
             return
