@@ -11,6 +11,8 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,13 +93,15 @@ class ServerBusy(RuntimeError):
 
 
 class Deadline:
-    """Runs a call in a worker thread and stops waiting for it after limit_s (the thread finishes on its own,
-    since Python cannot kill it; while max_overdue such threads run, new calls are refused)."""
+    """Runs calls on a small pool of reused worker threads and stops waiting after limit_s (a late call finishes
+    on its own, since Python cannot kill a thread; while max_overdue such calls run, new ones are refused)."""
 
-    def __init__(self, limit_s: float | None, max_overdue: int = 2) -> None:
+    def __init__(self, limit_s: float | None, max_overdue: int = 2, workers: int = 8) -> None:
         self.limit_s, self.max_overdue = limit_s, max_overdue
-        self.overdue = 0
+        self.overdue = self.running = 0
         self._lock = threading.Lock()
+        # reused threads keep malloc arenas few and warm: a fresh thread per request made RSS creep under load
+        self._pool = ThreadPoolExecutor(workers + max_overdue, thread_name_prefix="cnndemo-request")
 
     def run(self, fn, *args, **kwargs):
         """fn(*args, **kwargs), or TimeLimitExceeded / ServerBusy."""
@@ -106,32 +110,47 @@ class Deadline:
         with self._lock:
             if self.overdue >= self.max_overdue:
                 raise ServerBusy("The server is busy finishing slow requests; try again in a few seconds.")
-        box: dict = {}
-        done, context = threading.Event(), contextvars.copy_context()
-        worker = threading.Thread(target=self._work, args=(context, fn, args, kwargs, box, done), daemon=True)
-        worker.start()
-        if not done.wait(self.limit_s):
-            with self._lock:
-                box["late"] = not done.is_set()
-                self.overdue += box["late"]
-            if box["late"]:
-                raise TimeLimitExceeded(f"This request took longer than the {self.limit_s:.0f} s limit and was "
-                                        "stopped. Try a smaller image, a lighter method or another model.")
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-
-    def _work(self, context, fn, args, kwargs, box, done) -> None:
-        """Run fn in the caller's context; a late finisher frees its overdue slot."""
+            self.running += 1
+        future = self._pool.submit(contextvars.copy_context().run, fn, *args, **kwargs)
         try:
-            box["value"] = context.run(fn, *args, **kwargs)
-        except BaseException as err:  # noqa: BLE001 - handed to the waiting request
-            box["error"] = err
-        finally:
+            return future.result(timeout=self.limit_s)
+        except FutureTimeout:
             with self._lock:
-                done.set()
-                if box.get("late"):
-                    self.overdue -= 1
+                self.overdue += 1
+            future.add_done_callback(self._late_done)
+            raise TimeLimitExceeded(f"This request took longer than the {self.limit_s:.0f} s limit and was "
+                                    "stopped. Try a smaller image, a lighter method or another model.") from None
+        finally:
+            self._finished()
+
+    def _late_done(self, _future) -> None:
+        """A late call ended: its slot is free again."""
+        with self._lock:
+            self.overdue -= 1
+
+    def _finished(self) -> None:
+        """When the server goes idle, hand freed heap back to the OS (glibc keeps it otherwise)."""
+        with self._lock:
+            self.running -= 1
+            idle = self.running == 0 and self.overdue == 0
+        if idle:
+            trim_heap()
+
+
+def trim_heap() -> None:
+    """glibc's malloc_trim(0) where it exists: resident memory falls back after a burst of requests."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 def is_out_of_memory(err: BaseException) -> bool:
