@@ -31,6 +31,7 @@ from cnndemo.zoo import Zoo
 
 DEFAULT_MODEL = "efficientnet_lite0"  # the one ImageNet-trained CNN that installs offline
 MAX_FILE_SIZE = "20mb"
+REFRESH_S = 0.5  # how often the Train tab redraws during a run
 RUNS = Path(os.environ.get("CNNDEMO_RUNS", Path(tempfile.gettempdir()) / "cnndemo-runs"))
 STORY = ("lenet5", "alexnet_cifar", "vgg16_bn_cifar", "googlenet_cifar", "resnet18_cifar", "densenet121_cifar",
          "efficientnet_lite0")
@@ -309,8 +310,7 @@ class TrainView:
 
     def outputs(self) -> tuple:
         """Values for the Train tab's outputs, in wiring order."""
-        return (self.line, curve_frame(self.steps, "step"), curve_frame(self.epochs, "epoch"), self.confusion,
-                self.wrong, self.files, self.explore)
+        return self.line, curves_figure(self.steps, self.epochs), self.confusion, self.wrong, self.files, self.explore
 
 
 def train_config(name, dataset, mode, epochs, batch_size, lr, budget, per_class, run: str,
@@ -337,10 +337,19 @@ def log_training(message: dict, run: str, model: str, device: str | None) -> str
     return device
 
 
-def curve_frame(points: list[dict], x: str) -> pd.DataFrame:
-    """Points as a typed frame (numeric x and value) so the plot gets numeric axes."""
-    frame = pd.DataFrame(points, columns=[x, "value", "curve"])
-    return frame.astype({x: "int64", "value": "float64", "curve": "str"})
+def curves_figure(steps: list[dict], epochs: list[dict]) -> "Figure":
+    """Loss against step and accuracy against epoch, train and test, as one matplotlib figure."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(9, 3.2), tight_layout=True)
+    loss, acc = fig.subplots(1, 2)
+    for ax, points, x, title in ((loss, steps, "step", "loss"), (acc, epochs, "epoch", "accuracy")):
+        for curve in dict.fromkeys(p["curve"] for p in points):
+            xs, ys = zip(*[(p[x], p["value"]) for p in points if p["curve"] == curve])
+            ax.plot(xs, ys, marker="o" if x == "epoch" or "test" in curve else None, ms=3, label=curve)
+        ax.set(xlabel=x, title=title)
+        if points:
+            ax.legend(fontsize=8)
+    return fig
 
 
 def confusion_figure(matrix: list[list[int]], classes) -> "Figure":
@@ -468,14 +477,16 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
         config = train_config(name, archive or dataset, mode, epochs, batch_size, lr, budget, per_class, run, limits)
         data = load_splits(config.dataset, DataSettings(limit_per_class=config.limit_per_class,
                                                         test_limit_per_class=config.test_limit_per_class))
-        view, device = TrainView(data), None
+        view, device, shown = TrainView(data), None, 0.0
         try:
             for message in gpu_training(config, data, stop):
                 device = log_training(message, run, name, device)
                 view.update(message)
                 if message["kind"] == "done" and message.get("checkpoint"):
                     view.files, view.explore = offer_run(message["checkpoint"])
-                yield view.outputs()
+                if message["kind"] != "step" or time.monotonic() - shown > REFRESH_S:  # steps come too fast to draw
+                    shown = time.monotonic()
+                    yield view.outputs()
         finally:
             stop.clear()
             if stops.get(request.session_hash) is stop:
@@ -559,9 +570,7 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
                         t_start = gr.Button("Start", variant="primary")
                         t_cancel = gr.Button("Cancel")
             t_progress = gr.Markdown()
-            with gr.Row():
-                t_loss = gr.LinePlot(x="step", y="value", color="curve", title="Loss", height=260)
-                t_acc = gr.LinePlot(x="epoch", y="value", color="curve", title="Accuracy", height=260)
+            t_curves = gr.Plot(label="Loss and accuracy (train and test)")
             with gr.Row():
                 t_confusion = gr.Plot(label="Confusion matrix (test)")
                 t_wrong = gr.Gallery(label="Misclassified test images", columns=6, height=260)
@@ -595,7 +604,7 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
         arch_btn.click(architecture, arch_model, [arch_table, arch_totals], api_name="architecture")
         t_start.click(start_training, [t_model, t_data, t_archive, t_mode, t_epochs, t_batch, t_lr, t_budget,
                                        t_per_class],
-                      [t_progress, t_loss, t_acc, t_confusion, t_wrong, t_files, model],
+                      [t_progress, t_curves, t_confusion, t_wrong, t_files, model],
                       api_name="train", concurrency_limit=1, concurrency_id="train")
         t_cancel.click(cancel_training, None, t_progress, api_name="cancel", queue=False)
         demo.queue(max_size=limits.queue_size, default_concurrency_limit=limits.explain_concurrency)

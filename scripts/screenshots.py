@@ -56,7 +56,7 @@ def train(page) -> None:
     page.locator("input[type=number][aria-label*='Epochs']").press("Enter")
     page.get_by_role("button", name="Start").click()
     page.get_by_text("Best test accuracy").wait_for(timeout=300_000)
-    page.wait_for_timeout(3000)  # the line plots redraw after the last update; let them settle
+    page.wait_for_timeout(1000)  # let the last figures load
     missing = [name for name, sel in (("confusion matrix", "[data-testid='matplotlib'] img, .matplotlib img"),
                                       ("misclassified images", ".grid-wrap img, [data-testid='gallery'] img"))
                if page.locator(sel).count() == 0]

@@ -67,7 +67,8 @@ def test_bad_file_gets_a_message_and_server_keeps_serving(client, tmp_path, cat)
 @pytest.mark.slow
 def test_train_endpoint_runs_and_offers_the_model(client, mnist_root):
     result = client.predict("lenet5_mnist", "mnist", None, "scratch", 1, 64, 0.003, 60, 30, api_name="/train")
-    progress, loss, acc, confusion, wrong, files, explore = result
+    progress, curves, confusion, wrong, files, explore = result
+    assert curves and confusion and len(wrong) > 0  # curves, confusion matrix and mistakes all shown
     assert "completed" in progress and "Best test accuracy" in progress, progress
     assert len(files) == 2 and any(str(f).endswith(".safetensors") for f in files)
     assert "run: " in str(explore)

@@ -85,7 +85,7 @@ def test_train_one_epoch_then_cancel_a_second_run(page, artifacts, mnist_root):
     _number(page, "Epochs").press("Enter")
     page.get_by_role("button", name="Start").click()
     page.get_by_text("Best test accuracy").wait_for(timeout=180_000)
-    assert page.locator(".vega-embed canvas, .vega-embed svg").count() >= 2  # loss and accuracy curves drawn
+    assert page.locator("[data-testid='matplotlib'] img, .matplotlib img").count() >= 2  # curves + confusion
     page.screenshot(path=artifacts / "train.png", full_page=True)
 
     _number(page, "Training images per class").fill("500")
