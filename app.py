@@ -5,6 +5,9 @@ import base64
 import contextvars
 import functools
 import gc
+import hashlib
+import io
+import itertools
 import logging
 import os
 import tempfile
@@ -19,6 +22,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from cnndemo import BadInputError, logs
 from cnndemo.examples import example_files
@@ -31,6 +35,8 @@ from cnndemo.zoo import Zoo
 
 DEFAULT_MODEL = "efficientnet_lite0"  # the one ImageNet-trained CNN that installs offline
 MAX_FILE_SIZE = "20mb"
+OUTPUTS = Path(tempfile.gettempdir()) / "cnndemo-outputs"  # pictures handed to Gradio, one file per content
+_WRITES = itertools.count(1)
 REFRESH_S = 0.5  # how often the Train tab redraws during a run
 RUNS = Path(os.environ.get("CNNDEMO_RUNS", Path(tempfile.gettempdir()) / "cnndemo-runs"))
 STORY = ("lenet5", "alexnet_cifar", "vgg16_bn_cifar", "googlenet_cifar", "resnet18_cifar", "densenet121_cifar",
@@ -263,6 +269,36 @@ def run_training(config: TrainConfig, data, stop: FileFlag):
     yield from train(config, data, stop)
 
 
+def image_file(array: np.ndarray) -> str:
+    """An output picture as a PNG file named by its content and written atomically.
+
+    Gradio copies a returned file into its cache atomically, but writes a returned array there in place, so two
+    users getting the same picture at once could download half a file (seen in bench/load.py)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    path = OUTPUTS / f"{hashlib.sha256(data).hexdigest()[:40]}.png"
+    if not path.exists():
+        OUTPUTS.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        if next(_WRITES) % 256 == 0:
+            prune_outputs()
+    return str(path)
+
+
+def prune_outputs(max_age_s: float = 3600) -> None:
+    """Delete output pictures older than max_age_s (Gradio has copied them into its cache long before)."""
+    cutoff = time.time() - max_age_s
+    for old in OUTPUTS.glob("*.png"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            pass  # another worker removed it first
+
+
 def _need_image(image):
     """Refuse an empty request with a hint."""
     if image is None:
@@ -305,7 +341,7 @@ class TrainView:
         if "confusion_matrix" in m:
             self.confusion = confusion_figure(m["confusion_matrix"], self.data.classes)
         images = self.data.test.images
-        self.wrong = [(images[i].permute(1, 2, 0).squeeze(-1).numpy(),
+        self.wrong = [(image_file(images[i].permute(1, 2, 0).squeeze(-1).numpy()),
                        f"{self.data.classes[t]} -> {self.data.classes[p]}") for i, t, p in m.get("misclassified", [])[:18]]
 
     def outputs(self) -> tuple:
@@ -400,7 +436,7 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
         """The chosen layer's channels (most active first), its shape, stats and shape arithmetic."""
         view = cache.get(name).feature_maps(_need_image(image), layer or None)
         header = f"**{view.layer}** output shape `{tuple(view.shape)}`  \n{view.description}"
-        return view.grid, header, pd.DataFrame(view.table(), columns=["channel", "mean", "max", "zeros"])
+        return image_file(view.grid), header, pd.DataFrame(view.table(), columns=["channel", "mean", "max", "zeros"])
 
     @guarded("attribute")
     def attribute(image, name: str, method: str, layer: str, target: str, opacity: float, smooth: bool):
@@ -410,7 +446,7 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
         view = cache.get(name).attribute(_need_image(image), settings)
         caption = (f"{METHOD_LABELS[view.method]} for **{view.target_name}** "
                    f"(p = {view.probability:.3f}), layer `{view.layer}`")
-        return (view.display, view.overlay), view.colorbar, caption
+        return (image_file(view.display), image_file(view.overlay)), image_file(view.colorbar), caption
 
     def model_changed(name: str):
         """Layer and class choices of the newly picked model."""
@@ -432,7 +468,6 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
         """The sketchpad's picture as the current image (ink on a dark canvas, like MNIST digits)."""
         if not sketch or sketch.get("composite") is None:
             raise BadInputError("Draw something first.")
-        from PIL import Image
         # a PIL image goes to Gradio's own cache like any output: no temp folder of ours is served or left behind
         return Image.fromarray(np.clip(np.asarray(sketch["composite"]), 0, 255).astype(np.uint8))
 
@@ -444,7 +479,7 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
             raise BadInputError("Tick at least one architecture to compare.")
         rows = cache.compare(_need_image(image), list(chosen))
         trained = [zoo.state(r.name).trained for r in rows]
-        gallery = [(r.overlay, f"{r.name}: {r.top3[0][0]} ({r.top3[0][1]:.2f})" if ok else f"{r.name}: untrained")
+        gallery = [(image_file(r.overlay), f"{r.name}: {r.top3[0][0]} ({r.top3[0][1]:.2f})" if ok else f"{r.name}: untrained")
                    for r, ok in zip(rows, trained)]
         table = [[r.name, ok] + ([f"{c} ({p:.2f})" for c, p in r.top3] if ok else ["(untrained: hidden)"] * 3)
                  for r, ok in zip(rows, trained)]

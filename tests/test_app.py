@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+import numpy as np
 
 import pytest
 
@@ -124,3 +127,12 @@ def test_training_budget_is_capped_by_the_server_limit():
     for budget, expected in ((0, 300), (120, 120), (10_000, 300)):
         config = app.train_config("lenet5_mnist", "mnist", "scratch", 1, 64, 0.003, budget, 30, "r", limits)
         assert config.time_budget_s == expected
+
+
+def test_output_pictures_are_content_named_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "OUTPUTS", tmp_path)
+    picture = np.zeros((4, 5, 3), np.uint8)
+    first, again = app.image_file(picture), app.image_file(picture.copy())
+    assert first == again and Path(first).parent == tmp_path  # same picture, same file: written once
+    assert app.image_file(picture + 1) != first
+    assert not list(tmp_path.glob(".*"))  # no temp file left behind
