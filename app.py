@@ -2,35 +2,31 @@
 from __future__ import annotations
 
 import base64
-import contextvars
 import functools
-import gc
 import hashlib
 import io
 import itertools
 import logging
 import os
 import tempfile
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from PIL import Image
 
 from cnndemo import BadInputError, logs
 from cnndemo.examples import example_files
-from cnndemo.explain import METHODS, ExplainSettings, ModelCache
-from cnndemo.models import layer_names
+from cnndemo.explain import ExplainSettings, ModelCache
 from cnndemo.data import BUILTIN, DataSettings, load_splits
-from cnndemo.models import list_models
+from cnndemo.models import layer_names, list_models
 from cnndemo.train import TrainConfig, train
+from cnndemo.serving import (Deadline, FileFlag, ServerBusy, ServingLimits, TimeLimitExceeded, free_memory,
+                             is_out_of_memory)
 from cnndemo.zoo import Zoo
 
 DEFAULT_MODEL = "efficientnet_lite0"  # the one ImageNet-trained CNN that installs offline
@@ -44,26 +40,6 @@ STORY = ("lenet5", "alexnet_cifar", "vgg16_bn_cifar", "googlenet_cifar", "resnet
 METHOD_LABELS = {"gradcam": "Grad-CAM", "guided_gradcam": "Guided Grad-CAM",
                  "integrated_gradients": "Integrated Gradients", "occlusion": "Occlusion"}
 log = logging.getLogger("cnndemo.app")
-
-
-@dataclass(frozen=True)
-class ServingLimits:
-    """How much one server takes on at once, and for how long (defaults from CNNDEMO_* environment variables)."""
-
-    queue_size: int = 64  # requests waiting beyond this are refused with Gradio's "queue is full" message
-    explain_concurrency: int = 2  # explain events (predict, feature maps, attributions, compare) run at once
-    time_limit_s: float = 60.0  # one explain request; the user gets a message when it is exceeded
-    train_limit_s: float = 1800.0  # the longest training run (its time budget is capped at this)
-    max_overdue: int = 2  # requests past their limit still finishing; beyond this new ones are refused
-
-    @classmethod
-    def from_env(cls) -> "ServingLimits":
-        """Defaults overridden by CNNDEMO_QUEUE_SIZE, CNNDEMO_EXPLAIN_CONCURRENCY, CNNDEMO_TIME_LIMIT_S, ..."""
-        env = os.environ.get
-        return cls(queue_size=int(env("CNNDEMO_QUEUE_SIZE", cls.queue_size)),
-                   explain_concurrency=int(env("CNNDEMO_EXPLAIN_CONCURRENCY", cls.explain_concurrency)),
-                   time_limit_s=float(env("CNNDEMO_TIME_LIMIT_S", cls.time_limit_s)),
-                   train_limit_s=float(env("CNNDEMO_TRAIN_LIMIT_S", cls.train_limit_s)))
 
 
 def launch_options() -> dict:
@@ -89,92 +65,6 @@ class SafeImage(gr.Image):
         if payload.url and payload.url.startswith("data:"):
             return base64.b64decode(payload.url.split(",", 1)[1])
         return payload.path
-
-
-class TimeLimitExceeded(RuntimeError):
-    """A request ran past its time limit."""
-
-
-class ServerBusy(RuntimeError):
-    """Too many requests are still finishing past their time limit."""
-
-
-class Deadline:
-    """Runs calls on a small pool of reused worker threads and stops waiting after limit_s (a late call finishes
-    on its own, since Python cannot kill a thread; while max_overdue such calls run, new ones are refused)."""
-
-    def __init__(self, limit_s: float | None, max_overdue: int = 2, workers: int = 8) -> None:
-        self.limit_s, self.max_overdue = limit_s, max_overdue
-        self.overdue = self.running = 0
-        self._lock = threading.Lock()
-        # reused threads keep malloc arenas few and warm: a fresh thread per request made RSS creep under load
-        self._pool = ThreadPoolExecutor(workers + max_overdue, thread_name_prefix="cnndemo-request")
-
-    def run(self, fn, *args, **kwargs):
-        """fn(*args, **kwargs), or TimeLimitExceeded / ServerBusy."""
-        if not self.limit_s:
-            return fn(*args, **kwargs)
-        with self._lock:
-            if self.overdue >= self.max_overdue:
-                raise ServerBusy("The server is busy finishing slow requests; try again in a few seconds.")
-            self.running += 1
-        future = self._pool.submit(contextvars.copy_context().run, fn, *args, **kwargs)
-        try:
-            return future.result(timeout=self.limit_s)
-        except FutureTimeout:
-            with self._lock:
-                self.overdue += 1
-            future.add_done_callback(self._late_done)
-            raise TimeLimitExceeded(f"This request took longer than the {self.limit_s:.0f} s limit and was "
-                                    "stopped. Try a smaller image, a lighter method or another model.") from None
-        finally:
-            self._finished()
-
-    def _late_done(self, _future) -> None:
-        """A late call ended: its slot is free again."""
-        with self._lock:
-            self.overdue -= 1
-
-    def _finished(self) -> None:
-        """When the server goes idle, hand freed heap back to the OS (glibc keeps it otherwise)."""
-        with self._lock:
-            self.running -= 1
-            idle = self.running == 0 and self.overdue == 0
-        if idle:
-            trim_heap()
-
-
-def trim_heap() -> None:
-    """glibc's malloc_trim(0) where it exists: resident memory falls back after a burst of requests."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            import ctypes
-            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-
-
-_malloc_trim = None
-
-
-def is_out_of_memory(err: BaseException) -> bool:
-    """A CUDA or CPU out-of-memory error (torch raises either the typed error or a RuntimeError saying so)."""
-    import torch
-    return isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)) or (
-        isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
-
-
-def free_memory(cache: ModelCache | None) -> None:
-    """After an out-of-memory error: drop cached models and give memory back, so the next request can run."""
-    import torch
-    if cache is not None:
-        cache.clear()
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def to_user_error(err: BaseException, timer: logs.RequestTimer, cache: ModelCache | None) -> gr.Error:
@@ -236,23 +126,6 @@ def user_errors_stream(endpoint: str, *, model_arg: int | None = None):
                     raise to_user_error(err, timer, None) from None
         return functools.wraps(fn)(wrapped)  # keeps the signature Gradio reads (gr.Request)
     return decorate
-
-
-class FileFlag:
-    """A cancel flag that lives in a file, so it also reaches a training run in another process (ZeroGPU)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def set(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch()
-
-    def is_set(self) -> bool:
-        return self.path.exists()
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 def on_gpu(fn, duration):
@@ -373,9 +246,8 @@ def log_training(message: dict, run: str, model: str, device: str | None) -> str
     return device
 
 
-def curves_figure(steps: list[dict], epochs: list[dict]) -> "Figure":
+def curves_figure(steps: list[dict], epochs: list[dict]) -> Figure:
     """Loss against step and accuracy against epoch, train and test, as one matplotlib figure."""
-    from matplotlib.figure import Figure
     fig = Figure(figsize=(9, 3.2), tight_layout=True)
     loss, acc = fig.subplots(1, 2)
     for ax, points, x, title in ((loss, steps, "step", "loss"), (acc, epochs, "epoch", "accuracy")):
@@ -388,9 +260,8 @@ def curves_figure(steps: list[dict], epochs: list[dict]) -> "Figure":
     return fig
 
 
-def confusion_figure(matrix: list[list[int]], classes) -> "Figure":
+def confusion_figure(matrix: list[list[int]], classes) -> Figure:
     """A labelled confusion-matrix heat map (rows: true class, columns: predicted)."""
-    from matplotlib.figure import Figure
     fig = Figure(figsize=(5, 4.2), tight_layout=True)
     ax = fig.add_subplot()
     ax.imshow(np.asarray(matrix), cmap="Blues")

@@ -103,25 +103,6 @@ def test_one_log_line_per_request(client, cat, caplog, tmp_path):
     assert all(x["device"] in ("cpu", "cuda") and x["latency_ms"] >= 0 for x in lines)
 
 
-def test_deadline_answers_at_the_limit_and_refuses_while_overdue():
-    import threading
-    import time
-
-    release = threading.Event()
-    deadline = app.Deadline(0.2, max_overdue=1)
-    assert deadline.run(lambda x: x + 1, 1) == 2
-    with pytest.raises(app.TimeLimitExceeded, match="0 s limit|limit"):
-        deadline.run(release.wait, 5)
-    with pytest.raises(app.ServerBusy):
-        deadline.run(lambda: 1)
-    release.set()
-    for _ in range(50):
-        if deadline.overdue == 0:
-            break
-        time.sleep(0.02)
-    assert deadline.run(lambda: "again") == "again"
-
-
 def test_training_budget_is_capped_by_the_server_limit():
     limits = app.ServingLimits(train_limit_s=300)
     for budget, expected in ((0, 300), (120, 120), (10_000, 300)):
