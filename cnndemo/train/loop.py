@@ -133,8 +133,8 @@ class FeatureBatches:
 
 
 @torch.no_grad()
-def head_inputs(model: nn.Module, head: nn.Module, batches, amp: bool, stop: threading.Event | None
-                ) -> tuple[torch.Tensor, torch.Tensor] | None:
+def head_inputs(model: nn.Module, head: nn.Module, batches, amp: bool, stop: threading.Event | None,
+                channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor] | None:
     """What the head sees for every image (one frozen forward pass each); None if head(x) != model(x)."""
     seen: list[torch.Tensor] = []
     hook = head.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach().float()))
@@ -143,7 +143,9 @@ def head_inputs(model: nn.Module, head: nn.Module, batches, amp: bool, stop: thr
         for x, y, _ in batches:
             if stop is not None and stop.is_set():
                 return None
-            with autocast(x.device, amp):
+            if channels_last and x.dim() == 4:  # 1.6x faster frozen convolutions on the CPU here too
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(x.device, amp), torch.no_grad():
                 out = logits_of(model(x)).float()
             first = out if first is None else first
             ys.append(y)
@@ -286,7 +288,9 @@ def _setup_batches(config, data, model, device, stop, state):
     model.eval()  # frozen features: batch-norm statistics and dropout stay as they were
     head = resolve_layer(model, model_info(config.model).head_layer)
     plain_train = Batches(data.train, batch_spec(config, config.dataset, False), eval_bs, device=device)
-    feats = [head_inputs(model, head, b, config.amp, stop) for b in (plain_train, test_b)]
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    feats = [head_inputs(model, head, b, config.amp, stop, config.channels_last) for b in (plain_train, test_b)]
     if any(f is None for f in feats):
         return train_b, test_b, model  # the head is not the last step of forward(): train through the model
     return (FeatureBatches(*feats[0], data.classes, config.batch_size, True, config.seed),
