@@ -285,18 +285,13 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
     names = zoo.names()
     examples = [str(p) for p in example_files(Path(tempfile.gettempdir()) / "cnndemo-examples")]
 
-    def model_choices() -> list[str]:
-        return zoo.names()
-
     # ---------- Explore ----------
     @guarded("predict")
     def predict(image, name: str):
         """Top-5 classes with probabilities (only for a model with trained weights) and a weights line."""
+        explainer = cache.get(name)  # loading may fetch weights (online) and so update the state
         state = zoo.state(name)
-        if not state.trained:
-            cache.get(name)  # loading may fetch weights (online) and update the state
-            state = zoo.state(name)
-        preds = cache.get(name).predict(_need_image(image), top_k=5) if state.trained else None
+        preds = explainer.predict(_need_image(image), top_k=5) if state.trained else None
         label = {c: float(p) for c, p in preds} if preds else None
         note = f"**{name}** - {state.status}" + ("" if state.trained else
                                                   "  \nPredictions are hidden: an untrained network's guesses mean nothing.")
@@ -321,18 +316,12 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
 
     def model_changed(name: str):
         """Layer and class choices of the newly picked model."""
-        info = zoo.info(name)
-        return (gr.update(choices=list(info.feature_layers) + _other_layers(name, info), value=info.feature_layers[0]),
-                gr.update(choices=_layer_choices(name, info), value=info.cam_layer),
+        info, layers = zoo.info(name), layer_names(cache.get(name).model)
+        others = [n for n in layers if n not in info.feature_layers]
+        return (gr.update(choices=list(info.feature_layers) + others, value=info.feature_layers[0]),
+                gr.update(choices=layers, value=info.cam_layer),
                 gr.update(choices=[""] + list(info.classes), value=""),
                 f"{info.note}  \nInput {info.input_size}, {info.num_classes} classes ({info.dataset}).")
-
-    def _other_layers(name, info):
-        return [n for n in _layer_choices(name, info) if n not in info.feature_layers]
-
-    def _layer_choices(name, info):
-        model, _ = (cache.get(name).model, None)
-        return layer_names(model)
 
     @user_errors("use_drawing")
     def use_drawing(sketch):

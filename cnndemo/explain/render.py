@@ -9,6 +9,7 @@ import torch.nn as nn
 from matplotlib.figure import Figure
 
 from cnndemo.errors import BadInputError
+from cnndemo.summary import formula_text
 
 
 def colorize(values: np.ndarray, cmap: str) -> np.ndarray:
@@ -122,8 +123,6 @@ def _kernel_text(layer: nn.Module) -> str:
 
 def formula(layer: nn.Module, in_hw: tuple[int, ...]) -> str:
     """The seed's out = (in - k + 2p)/s + 1 with the numbers filled in (wording shared with the summary)."""
-    from cnndemo.summary import formula_text  # late: summary pulls torchinfo in
-
     try:
         return formula_text(layer, (int(in_hw[0]), int(in_hw[1])))
     except ValueError as err:  # a kernel larger than the padded input
