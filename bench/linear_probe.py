@@ -3,7 +3,7 @@ images, scored on the CIFAR-10 test set (JPEG copy); goal >= 70 % in <= 60 s end
 
 End to end = loading the data + building the model + one frozen forward pass per image + training the head +
 evaluation, through the project's trainer (mode "probe" caches the head's inputs once).
-Usage: python bench/linear_probe.py [--image-size 224] [--test-per-class 1000] [--epochs 30] [--device auto]
+Usage: python bench/linear_probe.py [--image-size 120] [--test-per-class 1000] [--epochs 30] [--device auto]
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from cnndemo.train import TrainConfig, train  # noqa: E402
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--image-size", type=int, default=224, help="side the 32x32 images are upscaled to")
+    p.add_argument("--image-size", type=int, default=120,
+                   help="side the 32x32 images are upscaled to (120: the best accuracy inside 60 s on 2 cores)")
     p.add_argument("--train-per-class", type=int, default=100)
     p.add_argument("--test-per-class", type=int, default=None, help="default: the whole test set (1,000/class)")
     p.add_argument("--epochs", type=int, default=30)

@@ -61,3 +61,16 @@ def test_metadata_points_at_real_layers(lite0):
     assert info.pretrained == "package" and info.num_classes == 1000
     for layer in (info.cam_layer, info.head_layer, *info.feature_layers):
         assert layer in names
+
+
+@pytest.mark.parametrize("size", [7, 8, 31, 32])
+@pytest.mark.parametrize("kernel,stride", [(1, 1), (3, 1), (5, 1), (3, 2), (5, 2)])
+def test_same_padding_matches_tensorflow_explicit_padding(size, kernel, stride):
+    """The fast path (conv pads symmetrically) and the padded path agree with TF's rule padded by hand."""
+    torch.manual_seed(0)
+    conv = SameConv2d(3, 4, kernel, stride=stride)
+    x = torch.randn(2, 3, size, size)
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    pads = [total // 2, total - total // 2] * 2
+    want = torch.nn.functional.conv2d(torch.nn.functional.pad(x, pads), conv.weight, conv.bias, stride)
+    torch.testing.assert_close(conv(x), want)

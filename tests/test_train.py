@@ -1,6 +1,7 @@
 """Trainer: real short runs learn, cancel and time budget stop cleanly, checkpoints are atomic, evaluation adds up."""
 from __future__ import annotations
 
+import importlib
 import threading
 from pathlib import Path
 
@@ -231,3 +232,26 @@ def test_tiny_one_cycle_runs_do_not_crash():
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
     for steps in range(1, 12):
         make_schedule(TrainConfig(schedule="onecycle"), opt, steps).step()
+
+
+@pytest.mark.parametrize("amx,device,amp,want", [
+    (True, "cpu", True, True), (False, "cpu", True, False), (True, "cpu", False, False),
+    (False, "cuda", True, True), (False, "cuda", False, False)])
+def test_bf16_only_where_it_is_fast(monkeypatch, amx, device, amp, want):
+    """bf16 autocast and channels_last follow the hardware: CUDA, or a CPU with AMX; never when amp is off."""
+    from cnndemo.train.loop import channels_last
+    ev = importlib.import_module("cnndemo.train.evaluate")  # the package re-exports a function of that name
+    monkeypatch.setattr(ev, "cpu_has_amx", lambda: amx)
+    assert ev.uses_bf16(torch.device(device), amp) is want
+    assert channels_last(TrainConfig(amp=amp), torch.device(device)) is (want or device == "cuda")
+    assert channels_last(TrainConfig(amp=amp, channels_last=False), torch.device(device)) is False
+
+
+def test_cpu_autocast_really_computes_in_bf16(monkeypatch):
+    ev = importlib.import_module("cnndemo.train.evaluate")
+    monkeypatch.setattr(ev, "cpu_has_amx", lambda: True)
+    with ev.autocast(torch.device("cpu"), True):
+        assert nn.Linear(4, 2)(torch.randn(3, 4)).dtype == torch.bfloat16
+    monkeypatch.setattr(ev, "cpu_has_amx", lambda: False)
+    with ev.autocast(torch.device("cpu"), True):
+        assert nn.Linear(4, 2)(torch.randn(3, 4)).dtype == torch.float32

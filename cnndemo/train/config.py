@@ -31,8 +31,8 @@ class TrainConfig:
     seed: int = 0
     time_budget_s: float | None = None
     device: str = "auto"
-    amp: bool = True  # bf16 autocast, CUDA only
-    channels_last: bool = True  # CUDA only
+    amp: bool = True  # bf16 autocast on CUDA and on CPUs with AMX (train.evaluate.uses_bf16)
+    channels_last: bool = True  # where bf16 or CUDA is used (train.loop.channels_last)
     compile: bool = False
     init: str = "auto"  # auto (random for scratch, else default) | none (random) | default | torchvision | package
     #                     | path to a cnndemo .safetensors checkpoint

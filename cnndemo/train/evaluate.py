@@ -14,11 +14,20 @@ def logits_of(out) -> torch.Tensor:
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
+def cpu_has_amx() -> bool:
+    """True on CPUs with AMX tiles, where oneDNN runs bf16 convolutions about 3x faster than fp32."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, so absent in some builds: then fp32
+    return bool(probe and probe())
+
+
+def uses_bf16(device: torch.device, amp: bool) -> bool:
+    """Whether amp means bf16 here: on CUDA, and on AMX CPUs (elsewhere CPU bf16 is emulated and slower)."""
+    return amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_amx()))
+
+
 def autocast(device: torch.device, amp: bool):
-    """bf16 autocast on CUDA when asked; plain fp32 elsewhere."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
+    """bf16 autocast where it is fast (see uses_bf16); plain fp32 elsewhere."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(device, amp) else nullcontext()
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ..data import BatchSpec, Batches, DataSettings, Splits, load_splits
 from . import distributed
 from .config import TrainConfig, command_line, recipe
-from .evaluate import autocast, evaluate, logits_of
+from .evaluate import autocast, evaluate, logits_of, uses_bf16
 
 _MESSAGES = {"completed": "finished all epochs", "cancelled": "cancelled; the best checkpoint so far is kept",
              "time_budget": "stopped at the time budget; the best checkpoint so far is kept"}
@@ -297,11 +297,16 @@ def _setup_batches(config, data, model, device, stop, state):
             FeatureBatches(*feats[1], data.classes, eval_bs, False, 0), head)
 
 
+def channels_last(config: TrainConfig, device: torch.device) -> bool:
+    """NHWC on CUDA and with bf16 on AMX CPUs, where the fast convolution kernels want it."""
+    return config.channels_last and (device.type == "cuda" or uses_bf16(device, config.amp))
+
+
 def _optimise(config, net: nn.Module, state: RunState, device: torch.device, total: int):
     """(forward module, optimizer, schedule): channels_last, DDP and torch.compile applied where asked."""
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels once
-    if device.type == "cuda" and config.channels_last:
+    if channels_last(config, device):
         net.to(memory_format=torch.channels_last)
     fwd = distributed.wrap(net, state.dist, device)
     fwd = torch.compile(fwd) if config.compile and config.mode != "probe" else fwd  # a lone head gains nothing
@@ -311,7 +316,7 @@ def _optimise(config, net: nn.Module, state: RunState, device: torch.device, tot
 
 def _step(config, fwd, opt, sched, x: torch.Tensor, y: torch.Tensor, device: torch.device):
     """One optimisation step; returns (loss, main logits)."""
-    if device.type == "cuda" and config.channels_last and x.dim() == 4:
+    if channels_last(config, device) and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     with autocast(device, config.amp):
         loss, logits = loss_of(fwd(x), y, config.label_smoothing)
