@@ -58,7 +58,7 @@ def test_trained_checkpoint_reloads_with_same_accuracy(tmp_path, mnist_small):
     done = run(config(tmp_path), mnist_small)[-1]
     model, meta = load_checkpoint(done["checkpoint"])
     spec = BatchSpec(tuple(meta["input_size"]), tuple(meta["mean"]), tuple(meta["std"]))
-    ev = evaluate(model, Batches(mnist_small.test, spec, 128), 10)
+    ev = evaluate(model, Batches(mnist_small.test, spec, 128), 10, amp=True)  # the trainer's precision
     assert ev["accuracy"] == pytest.approx(done["metrics"]["test_acc"], abs=1e-6)
 
 

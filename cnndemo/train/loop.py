@@ -368,7 +368,8 @@ def _run(config, data, model, device, stop, state) -> Iterator[dict]:
         yield from _epoch(config, train_b, fwd, opt, sched, epoch, total, state, stop, device, len(data.test))
         if state.reason == "cancelled" and state.checkpoint:
             return  # keep the best checkpoint; stopping fast matters more than one more evaluation
-        ev = evaluate(net, test_b, len(data.classes), amp=config.amp)
+        ev = evaluate(net, test_b, len(data.classes), amp=config.amp)  # run's precision: bf16 where used (fast);
+        #                                  `python -m cnndemo eval` and scripts/ship_checkpoint.py measure in fp32
         _keep_if_best(ev, epoch, model, config, data.classes, state, device)
         yield _epoch_summary(epoch, state.sums, ev, state)
         if state.reason != "completed":
