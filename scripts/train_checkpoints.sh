@@ -12,5 +12,6 @@ case "${1:-all}" in
   lenet5|all)         train --model lenet5 --dataset cifar10 --epochs 40 --batch-size 128 --lr 0.003 --out checkpoints/lenet5 ;;&
   alexnet_cifar|all)  train --model alexnet_cifar --dataset cifar10 --epochs 15 --batch-size 128 --lr 0.001 --out checkpoints/alexnet_cifar ;;&
   resnet18_cifar|all) train --model resnet18_cifar --dataset cifar10 --epochs 15 --batch-size 128 --lr 0.1 --optimizer sgd --weight-decay 0.0005 --label-smoothing 0.1 --out checkpoints/resnet18_cifar ;;&
+  vgg16_bn_cifar|all) train --model vgg16_bn_cifar --dataset cifar10 --epochs 8 --batch-size 128 --lr 0.1 --optimizer sgd --weight-decay 0.0005 --label-smoothing 0.1 --out checkpoints/vgg16_bn_cifar ;;&
   *) ;;
 esac
