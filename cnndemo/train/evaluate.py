@@ -1,6 +1,7 @@
 """Evaluation: accuracy, per-class accuracy, confusion matrix and the misclassified examples."""
 from __future__ import annotations
 
+import functools
 from contextlib import nullcontext
 from typing import Iterable
 
@@ -14,6 +15,7 @@ def logits_of(out) -> torch.Tensor:
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
+@functools.cache  # asked twice a training step; the answer never changes
 def cpu_has_amx() -> bool:
     """True on CPUs with AMX tiles, where oneDNN runs bf16 convolutions about 3x faster than fp32."""
     probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, so absent in some builds: then fp32

@@ -145,7 +145,7 @@ def head_inputs(model: nn.Module, head: nn.Module, batches, amp: bool, stop: thr
                 return None
             if channels_last and x.dim() == 4:  # 1.6x faster frozen convolutions on the CPU here too
                 x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(x.device, amp), torch.no_grad():
+            with autocast(x.device, amp):
                 out = logits_of(model(x)).float()
             first = out if first is None else first
             ys.append(y)
