@@ -190,7 +190,7 @@ from cnndemo.data import DataSettings, load_splits
 from cnndemo.train import TrainConfig, build_model, train
 
 out, root = sys.argv[1], sys.argv[2]
-cfg = TrainConfig(model="lenet5_mnist", dataset="mnist", epochs=2, batch_size=32, lr=3e-3, out=out + "/ck",
+cfg = TrainConfig(model="lenet5_mnist", dataset="mnist", epochs=3, batch_size=32, lr=3e-3, out=out + "/ck",
                   data_root=root, limit_per_class=100, test_limit_per_class=30, threads=1)
 model = build_model(cfg, 10)
 done = list(train(cfg, model=model))[-1]
@@ -221,9 +221,11 @@ def test_ddp_two_cpu_processes_end_identical_and_match_single_process(tmp_path, 
     assert all(torch.equal(ranks[0][0][k], ranks[1][0][k]) for k in ranks[0][0])
     assert ranks[0][1] == ranks[1][1] and ranks[0][1]["reason"] == "completed"
     single = load_splits("mnist", DataSettings(root=str(SHARED), limit_per_class=100, test_limit_per_class=30))
-    solo = run(config(tmp_path / "solo", epochs=2, batch_size=32), single)[-1]["metrics"]["test_acc"]
+    # Two ranks of 32 make one step on 64 images, so the fair single-process twin uses batches of 64:
+    # the same number of optimizer steps on the same effective batch.
+    solo = run(config(tmp_path / "solo", epochs=3, batch_size=64), single)[-1]["metrics"]["test_acc"]
     ddp = float(ranks[0][1]["acc"])
-    assert ddp > 0.5 and abs(ddp - solo) < 0.15
+    assert ddp > 0.6 and abs(ddp - solo) < 0.12, (ddp, solo)
     assert (tmp_path / "ck.safetensors").is_file()  # written once, by rank 0
 
 
