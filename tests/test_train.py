@@ -184,6 +184,7 @@ def test_bad_settings_are_refused():
 
 DDP_SCRIPT = """
 import sys
+import torch
 from safetensors.torch import save_file
 import torch.distributed as dist
 from cnndemo.data import DataSettings, load_splits
@@ -192,6 +193,7 @@ from cnndemo.train import TrainConfig, build_model, train
 out, root = sys.argv[1], sys.argv[2]
 cfg = TrainConfig(model="lenet5_mnist", dataset="mnist", epochs=3, batch_size=32, lr=3e-3, out=out + "/ck",
                   data_root=root, limit_per_class=100, test_limit_per_class=30, threads=1)
+torch.manual_seed(cfg.seed)  # the same start as the single-process twin, so each run of the test is the same
 model = build_model(cfg, 10)
 done = list(train(cfg, model=model))[-1]
 rank = dist.get_rank()
