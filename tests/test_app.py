@@ -20,10 +20,16 @@ def test_named_endpoints_exist(client):
 
 
 def test_predict_labels_the_cat_offline(client, cat):
-    label, status = client.predict(cat, app.DEFAULT_MODEL, api_name="/predict")
+    label, status = client.predict(cat, "efficientnet_lite0", api_name="/predict")
     assert "package" in status
     top = label["label"].lower()
     assert any(word in top for word in ("cat", "tabby", "tiger", "egyptian", "persian", "siamese")), label
+
+
+def test_app_starts_on_a_shipped_checkpoint_that_knows_the_cat(client, cat):
+    assert (Path(app.__file__).parent / "checkpoints" / f"{app.DEFAULT_MODEL}.safetensors").is_file()
+    label, status = client.predict(cat, app.DEFAULT_MODEL, api_name="/predict")
+    assert "untrained" not in status.lower() and label["label"] == "cat", (label, status)
 
 
 def test_untrained_model_hides_predictions(client, cat):
