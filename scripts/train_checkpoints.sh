@@ -13,5 +13,6 @@ case "${1:-all}" in
   alexnet_cifar|all)  train --model alexnet_cifar --dataset cifar10 --epochs 15 --batch-size 128 --lr 0.001 --out checkpoints/alexnet_cifar ;;&
   resnet18_cifar|all) train --model resnet18_cifar --dataset cifar10 --epochs 15 --batch-size 128 --lr 0.1 --optimizer sgd --weight-decay 0.0005 --label-smoothing 0.1 --out checkpoints/resnet18_cifar ;;&
   vgg16_bn_cifar|all) train --model vgg16_bn_cifar --dataset cifar10 --epochs 8 --batch-size 128 --lr 0.1 --optimizer sgd --weight-decay 0.0005 --label-smoothing 0.1 --out checkpoints/vgg16_bn_cifar ;;&
+  densenet121_cifar|all) train --model densenet121_cifar --dataset cifar10 --epochs 6 --batch-size 128 --lr 0.1 --optimizer sgd --weight-decay 0.0005 --label-smoothing 0.1 --out checkpoints/densenet121_cifar ;;&
   *) ;;
 esac
