@@ -27,7 +27,8 @@ def test_predict_labels_the_cat_offline(client, cat):
 
 
 def test_app_starts_on_a_shipped_checkpoint_that_knows_the_cat(client, cat):
-    assert (Path(app.__file__).parent / "checkpoints" / f"{app.DEFAULT_MODEL}.safetensors").is_file()
+    from cnndemo.models.weights import shipped_checkpoint
+    assert shipped_checkpoint(app.DEFAULT_MODEL).is_file()
     label, status = client.predict(cat, app.DEFAULT_MODEL, api_name="/predict")
     assert "untrained" not in status.lower() and label["label"] == "cat", (label, status)
 
