@@ -14,5 +14,6 @@ case "${1:-all}" in
   resnet18_cifar|all) train --model resnet18_cifar --dataset cifar10 --epochs 15 --batch-size 128 --lr 0.1 --optimizer sgd --weight-decay 0.0005 --label-smoothing 0.1 --out checkpoints/resnet18_cifar ;;&
   vgg16_bn_cifar|all) train --model vgg16_bn_cifar --dataset cifar10 --epochs 8 --batch-size 128 --lr 0.1 --optimizer sgd --weight-decay 0.0005 --label-smoothing 0.1 --out checkpoints/vgg16_bn_cifar ;;&
   densenet121_cifar|all) train --model densenet121_cifar --dataset cifar10 --epochs 6 --batch-size 128 --lr 0.1 --optimizer sgd --weight-decay 0.0005 --label-smoothing 0.1 --out checkpoints/densenet121_cifar ;;&
+  googlenet_cifar|all) train --model googlenet_cifar --dataset cifar10 --epochs 5 --sizes 16,16,16,20,24 --batch-size 128 --lr 0.1 --optimizer sgd --weight-decay 0.0005 --label-smoothing 0.1 --time-budget 7400 --out checkpoints/googlenet_cifar ;;&
   *) ;;
 esac

@@ -182,6 +182,42 @@ def test_bad_settings_are_refused():
     assert TrainConfig(mode="finetune").weights == "default" and TrainConfig().weights is None
 
 
+def test_sizes_give_each_epoch_its_side_and_repeat_the_last():
+    cfg = TrainConfig(sizes="16, 20", epochs=4)
+    assert [cfg.epoch_size(e) for e in (1, 2, 3, 4)] == [16, 20, 20, 20]
+    assert TrainConfig(image_size=12).epoch_size(3) == 12 and TrainConfig().epoch_size(1) is None
+    with pytest.raises(BadInputError, match="sizes must be side lengths"):
+        TrainConfig(sizes="16,big")
+    with pytest.raises(BadInputError, match="at least 8"):
+        TrainConfig(sizes="16,4")
+
+
+class SizeRecorder(nn.Module):
+    """A pooling CNN that any input size fits, noting (training?, side) for every batch it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+        self.seen: list[tuple[bool, int]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append((self.training, x.shape[-1]))
+        return self.net(x)
+
+
+@needs_mnist
+def test_progressive_resizing_trains_and_tests_each_epoch_at_its_size(tmp_path, mnist_small):
+    model = SizeRecorder()
+    msgs = run(config(tmp_path, epochs=3, sizes="12,16", batch_size=500), mnist_small, model=model)
+    per_epoch = 2000 // 500 + 1  # four training batches, then one test batch of 500
+    epochs = [sorted(set(model.seen[i * per_epoch:(i + 1) * per_epoch])) for i in range(3)]
+    assert epochs == [[(False, 12), (True, 12)], [(False, 16), (True, 16)], [(False, 16), (True, 16)]]
+    meta = checkpoints.load(msgs[-1]["checkpoint"])[1]
+    best = meta["metrics"]["epoch"]
+    assert meta["input_size"] == [1, 12 if best == 1 else 16, 12 if best == 1 else 16]
+    assert "--sizes 12,16" in meta["command"]
+
+
 DDP_SCRIPT = """
 import sys
 import torch
@@ -249,6 +285,16 @@ def test_bf16_only_where_it_is_fast(monkeypatch, amx, device, amp, want):
     assert ev.uses_bf16(torch.device(device), amp) is want
     assert channels_last(TrainConfig(amp=amp), torch.device(device)) is (want or device == "cuda")
     assert channels_last(TrainConfig(amp=amp, channels_last=False), torch.device(device)) is False
+
+
+@pytest.mark.parametrize("params,want", [(10_000, False), (2_000_000, True)])
+def test_fp32_cpu_runs_go_channels_last_for_all_but_tiny_models(monkeypatch, params, want):
+    """Without AMX a CPU still runs oneDNN's NHWC convolutions faster, except for LeNet-sized models."""
+    from cnndemo.train.loop import channels_last
+    monkeypatch.setattr(importlib.import_module("cnndemo.train.evaluate"), "cpu_has_amx", lambda: False)
+    model = nn.Linear(params // 100, 100, bias=False)
+    assert channels_last(TrainConfig(amp=False), torch.device("cpu"), model) is want
+    assert channels_last(TrainConfig(channels_last=False), torch.device("cpu"), model) is False
 
 
 def test_cpu_autocast_really_computes_in_bf16(monkeypatch):

@@ -27,6 +27,8 @@ class TrainConfig:
     schedule: str = "onecycle"
     label_smoothing: float = 0.0
     image_size: int | None = None  # feed images at this side length instead of the model's (pooling CNNs only)
+    sizes: str = ""  # progressive resizing: one side length per epoch, e.g. "16,16,20,24" (the last repeats);
+    #                  small early epochs cost a fraction of full-size ones, so a short run sees more images
     augment: str = "auto"  # auto: random crop (4 px padding) + flip for colour data, none for digits
     seed: int = 0
     time_budget_s: float | None = None
@@ -51,7 +53,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise BadInputError(f"{name} must be at least 1")
-        if self.image_size is not None and self.image_size < 8:
+        if any(side < 8 for side in self.size_list + ((self.image_size,) if self.image_size is not None else ())):
             raise BadInputError("image size must be at least 8 pixels")
         if self.threads is not None and self.threads < 1:
             raise BadInputError("threads must be at least 1")
@@ -61,6 +63,20 @@ class TrainConfig:
             raise BadInputError("label smoothing must be in [0, 1)")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise BadInputError("the time budget must be positive (seconds)")
+
+    @property
+    def size_list(self) -> tuple[int, ...]:
+        """The per-epoch side lengths of `sizes` as integers (empty: every epoch at one size)."""
+        try:
+            return tuple(int(part) for part in self.sizes.replace(" ", "").split(",") if part)
+        except ValueError:
+            raise BadInputError(f"sizes must be side lengths separated by commas, like 16,16,24, not "
+                                f"{self.sizes!r}") from None
+
+    def epoch_size(self, epoch: int) -> int | None:
+        """The side length images are fed at in this epoch (1-based); None means the model's own size."""
+        sides = self.size_list
+        return sides[min(epoch, len(sides)) - 1] if sides else self.image_size
 
     @property
     def weights(self) -> str | None:
