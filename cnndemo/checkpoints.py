@@ -131,6 +131,11 @@ def load(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, An
     return state, meta
 
 
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """Only the JSON sidecar of a checkpoint, without reading its weights."""
+    return _read_sidecar(checkpoint_paths(path)[1])
+
+
 def sniff_safetensors(path: Path) -> None:
     """Refuse a file whose bytes are not a safetensors header (e.g. a pickle or zip renamed .safetensors)."""
     with open(path, "rb") as f:

@@ -10,7 +10,7 @@ import torch.nn as nn
 from .errors import BadInputError, WeightsUnavailableError
 from .models import get_model, list_models, model_info
 from .models._registry import ModelInfo
-from .models.weights import has_weights, load_checkpoint, weights_status
+from .models.weights import has_weights, load_checkpoint, shipped_input_size, weights_status
 
 RUN_PREFIX = "run: "
 
@@ -48,7 +48,7 @@ class Zoo:
         """The metadata of a registry model or a trained run (its classes and normalisation from the sidecar)."""
         with self._lock:
             run = self._runs.get(name)
-        return model_info(name) if run is None else run[1]
+        return registry_info(name) if run is None else run[1]
 
     def state(self, name: str) -> WeightsState:
         """Whether name has trained weights here (known without loading it)."""
@@ -65,7 +65,7 @@ class Zoo:
             run = self._runs.get(name)
         if run is not None:
             return _run_model(name, run[0])
-        info = model_info(name)
+        info = registry_info(name)
         if info.pretrained is None:
             return get_model(name), info
         try:
@@ -80,6 +80,13 @@ class Zoo:
         """Keep what loading found out (e.g. a failed download) so the UI can say it."""
         with self._lock:
             self._states[name] = state
+
+
+def registry_info(name: str) -> ModelInfo:
+    """A registry model's metadata, fed at the size its shipped checkpoint was trained and tested at."""
+    info = model_info(name)
+    size = shipped_input_size(info)
+    return info if size is None else replace(info, input_size=size)
 
 
 def _run_model(name: str, path: Path) -> tuple[nn.Module, ModelInfo]:

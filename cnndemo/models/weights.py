@@ -92,6 +92,17 @@ def shipped_checkpoint(name: str) -> Path:
     return SHIPPED_DIR / f"{name}.safetensors"
 
 
+def shipped_input_size(info: ModelInfo) -> tuple[int, int, int] | None:
+    """The input size a shipped checkpoint was trained and tested at, when it differs from the registry's
+    (a progressively resized run ends below full size); None without a shipped checkpoint."""
+    from .. import checkpoints
+    path = shipped_checkpoint(info.name)
+    if info.pretrained != "checkpoint" or not path.is_file():
+        return None
+    size = tuple(checkpoints.read_meta(path).get("input_size") or info.input_size)
+    return None if size == tuple(info.input_size) else size
+
+
 # --- torchvision -------------------------------------------------------------------------------------------------
 
 def _tv_weights(info: ModelInfo):
