@@ -305,3 +305,16 @@ def test_cpu_autocast_really_computes_in_bf16(monkeypatch):
     monkeypatch.setattr(ev, "cpu_has_amx", lambda: False)
     with ev.autocast(torch.device("cpu"), True):
         assert nn.Linear(4, 2)(torch.randn(3, 4)).dtype == torch.float32
+
+
+def test_hardware_names_the_cpu_model(monkeypatch):
+    """Sidecars say which CPU trained a checkpoint: two 2-core machines can differ 3x in speed (AMX or not)."""
+    import io
+    loop = importlib.import_module("cnndemo.train.loop")
+    fake = "processor\t: 0\nmodel name\t: Example CPU 9000\nflags\t\t: avx2\n"
+    monkeypatch.setattr(loop, "open", lambda *a, **k: io.StringIO(fake), raising=False)
+    assert loop.cpu_model() == "Example CPU 9000, "
+    assert loop.device_name(torch.device("cpu")).startswith("CPU (Example CPU 9000, ")
+    monkeypatch.setattr(loop, "open", lambda *a, **k: io.StringIO("processor\t: 0\n"), raising=False)
+    monkeypatch.setattr(loop.platform, "processor", lambda: "")
+    assert loop.cpu_model() == "" and loop.device_name(torch.device("cpu")).startswith("CPU (")

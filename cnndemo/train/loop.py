@@ -41,7 +41,17 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"CPU ({cores} cores, {platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"CPU ({cpu_model()}{cores} cores, {platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def cpu_model() -> str:
+    """The CPU's model name and a separator (e.g. "AMD EPYC, "), or "" where the system does not say."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        name = platform.processor()
+    return f"{name}, " if name else ""
 
 
 SMALL_MODEL_PARAMS = 1_000_000
