@@ -124,3 +124,12 @@ def test_output_pictures_are_content_named_files(tmp_path, monkeypatch):
     assert first == again and Path(first).parent == tmp_path  # same picture, same file: written once
     assert app.image_file(picture + 1) != first
     assert not list(tmp_path.glob(".*"))  # no temp file left behind
+
+
+def test_googlenet_is_fed_at_the_size_its_checkpoint_was_tested_at(client, cat):
+    """The CIFAR GoogLeNet ends its progressive resizing at 24 px; the app must feed it what it was measured on."""
+    from cnndemo import checkpoints
+    from cnndemo.models.weights import shipped_checkpoint
+    side = checkpoints.read_meta(shipped_checkpoint("googlenet_cifar"))["input_size"][1]
+    _, header, _ = client.predict(cat, "googlenet_cifar", "stem", api_name="/feature_maps")
+    assert f"(1, 192, {side}, {side})" in header, header
