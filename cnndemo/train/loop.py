@@ -62,7 +62,7 @@ def cpu_threads(config: TrainConfig, model: nn.Module) -> int | None:
     because each op is too small to split and waiting threads spin (measured in bench/train_lenet.py)."""
     if config.threads:
         return config.threads
-    return 1 if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS else None
+    return 1 if is_tiny(model) else None
 
 
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
@@ -78,6 +78,19 @@ def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
     return model
 
 
+def epoch_input_size(config: TrainConfig, epoch: int) -> tuple[int, int, int]:
+    """(C, H, W) the model is fed in this epoch: the model's own, or the side from --image-size / --sizes."""
+    from ..models import model_info
+
+    info, side = model_info(config.model), config.epoch_size(epoch)
+    return info.input_size if side is None else (info.channels, side, side)
+
+
+def is_tiny(model: nn.Module) -> bool:
+    """Under SMALL_MODEL_PARAMS parameters: too small for extra CPU threads or an NHWC layout to pay."""
+    return sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS
+
+
 def batch_spec(config: TrainConfig, dataset: str, train: bool, epoch: int = 1) -> BatchSpec:
     """Model-side input format at this epoch's size, with crop+flip for colour data (digits must not be mirrored)."""
     from ..models import model_info
@@ -88,8 +101,7 @@ def batch_spec(config: TrainConfig, dataset: str, train: bool, epoch: int = 1) -
         aug = "none" if dataset in ("mnist", "fashion_mnist") or config.mode == "probe" else "crop+flip"
     if not train:
         aug = "none"
-    side = config.epoch_size(epoch)
-    size = info.input_size if side is None else (info.channels, side, side)
+    size = epoch_input_size(config, epoch)
     return BatchSpec(size, info.mean, info.std, crop_pad=4 if aug == "crop+flip" else 0,
                      flip=aug != "none")
 
@@ -207,8 +219,7 @@ def save_best(model: nn.Module, config: TrainConfig, classes: tuple[str, ...], m
 
     info = model_info(config.model)
     model = getattr(model, "_orig_mod", model)  # the plain module under torch.compile
-    side = config.epoch_size(state.epoch)  # the size this checkpoint's epoch trained and was tested at
-    size = info.input_size if side is None else (info.channels, side, side)
+    size = epoch_input_size(config, state.epoch)  # the size this checkpoint's epoch trained and was tested at
     meta = {"arch": config.model, "classes": list(classes), "mean": list(info.mean), "std": list(info.std),
             "input_size": list(size), "dataset": dataset_label(config.dataset),
             "recipe": recipe(config), "command": command_line(config), "metrics": metrics,
@@ -316,7 +327,7 @@ def channels_last(config: TrainConfig, device: torch.device, model: nn.Module | 
     convolutions want it (GoogLeNet-CIFAR steps 1.3x faster on an AVX2 CPU; bench/channels_last.py)."""
     if not config.channels_last:
         return False
-    big = model is not None and sum(p.numel() for p in model.parameters()) >= SMALL_MODEL_PARAMS
+    big = model is not None and not is_tiny(model)
     return device.type == "cuda" or uses_bf16(device, config.amp) or (device.type == "cpu" and big)
 
 
