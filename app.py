@@ -28,11 +28,11 @@ from cnndemo.train import TrainConfig, train
 from cnndemo.serving import (Deadline, FileFlag, ServerBusy, ServingLimits, TimeLimitExceeded, free_memory,
                              is_out_of_memory)
 from cnndemo.zoo import Zoo
+from cnndemo.outputs import image_file, prune_outputs  # noqa: F401  (tests reach it here)
+from cnndemo.ui.errors import need_image, serving_device, user_errors, user_errors_stream  # noqa: F401
 
 DEFAULT_MODEL = "resnet18_cifar"  # a shipped checkpoint (89 % on CIFAR-10); efficientnet_lite0 labels ImageNet's 1,000
 MAX_FILE_SIZE = "20mb"
-OUTPUTS = Path(tempfile.gettempdir()) / "cnndemo-outputs"  # pictures handed to Gradio, one file per content
-_WRITES = itertools.count(1)
 REFRESH_S = 0.5  # how often the Train tab redraws during a run
 RUNS = Path(os.environ.get("CNNDEMO_RUNS", Path(tempfile.gettempdir()) / "cnndemo-runs"))
 STORY = ("lenet5", "alexnet_cifar", "vgg16_bn_cifar", "googlenet_cifar", "resnet18_cifar", "densenet121_cifar",
@@ -45,12 +45,6 @@ log = logging.getLogger("cnndemo.app")
 def launch_options() -> dict:
     """launch() arguments every entry point uses: the upload cap, and no served folders beyond Gradio's cache."""
     return {"max_file_size": MAX_FILE_SIZE, "allowed_paths": [], "show_error": True}
-
-
-def serving_device() -> str:
-    """Where explain requests run (for the request log)."""
-    import torch
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class SafeImage(gr.Image):
@@ -67,67 +61,6 @@ class SafeImage(gr.Image):
         return payload.path
 
 
-def to_user_error(err: BaseException, timer: logs.RequestTimer, cache: ModelCache | None) -> gr.Error:
-    """The message a user sees for err; the log line records the outcome (and the trace for server faults)."""
-    if isinstance(err, gr.Error):
-        timer.outcome = "refused"
-        return err
-    if isinstance(err, ValueError):  # BadInputError and bad layer / class names: the message is for the user
-        timer.outcome, timer.extra["reason"] = "refused", "bad_input"
-        return gr.Error(str(err))
-    if isinstance(err, ServerBusy):
-        timer.outcome, timer.extra["reason"] = "refused", "busy"
-        return gr.Error(str(err))
-    timer.outcome = "error"
-    if isinstance(err, TimeLimitExceeded):
-        timer.extra["reason"] = "time_limit"
-        return gr.Error(str(err))
-    if is_out_of_memory(err):
-        timer.extra["reason"] = "oom"
-        log.warning("out of memory in %s (%s); dropping cached models", timer.endpoint, err)
-        free_memory(cache)
-        return gr.Error("The server ran out of memory on this request. Try a smaller model or image, "
-                        "or try again in a moment.")
-    timer.extra["reason"] = type(err).__name__
-    log.error("request %s failed", timer.endpoint, exc_info=err)
-    return gr.Error(f"Something went wrong ({type(err).__name__}): {err}")
-
-
-def _model_of(args: tuple, index: int | None) -> str | None:
-    """The model name(s) a request is about, for the log line."""
-    if index is None or index >= len(args):
-        return None
-    value = args[index]
-    return "+".join(map(str, value)) if isinstance(value, (list, tuple)) else value
-
-
-def user_errors(endpoint: str, *, deadline: Deadline | None = None, model_arg: int | None = None,
-                cache: ModelCache | None = None):
-    """Run an event under its time limit, show errors as messages (traces go to the log), log one line."""
-    def decorate(fn):
-        def wrapped(*args, **kwargs):
-            with logs.timed_request(endpoint, _model_of(args, model_arg), serving_device()) as timer:
-                try:
-                    return deadline.run(fn, *args, **kwargs) if deadline else fn(*args, **kwargs)
-                except Exception as err:  # noqa: BLE001 - every failure becomes a sentence for the user
-                    raise to_user_error(err, timer, cache) from None
-        return functools.wraps(fn)(wrapped)  # keeps the signature Gradio reads (gr.Request)
-    return decorate
-
-
-def user_errors_stream(endpoint: str, *, model_arg: int | None = None):
-    """user_errors for a generator event (training): every yield passes through, a failure becomes a message."""
-    def decorate(fn):
-        def wrapped(*args, **kwargs):
-            with logs.timed_request(endpoint, _model_of(args, model_arg), serving_device()) as timer:
-                try:
-                    yield from fn(*args, **kwargs)
-                except Exception as err:  # noqa: BLE001
-                    raise to_user_error(err, timer, None) from None
-        return functools.wraps(fn)(wrapped)  # keeps the signature Gradio reads (gr.Request)
-    return decorate
-
-
 def on_gpu(fn, duration):
     """fn under ZeroGPU's spaces.GPU when the `spaces` package is importable (a Hugging Face Space); else fn."""
     try:
@@ -140,43 +73,6 @@ def on_gpu(fn, duration):
 def run_training(config: TrainConfig, data, stop: FileFlag):
     """The trainer's messages for one run (the part that needs a GPU; under ZeroGPU it runs in a GPU worker)."""
     yield from train(config, data, stop)
-
-
-def image_file(array: np.ndarray) -> str:
-    """An output picture as a PNG file named by its content and written atomically.
-
-    Gradio copies a returned file into its cache atomically, but writes a returned array there in place, so two
-    users getting the same picture at once could download half a file (seen in bench/load.py)."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
-    data = buffer.getvalue()
-    path = OUTPUTS / f"{hashlib.sha256(data).hexdigest()[:40]}.png"
-    if not path.exists():
-        OUTPUTS.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        if next(_WRITES) % 256 == 0:
-            prune_outputs()
-    return str(path)
-
-
-def prune_outputs(max_age_s: float = 3600) -> None:
-    """Delete output pictures older than max_age_s (Gradio has copied them into its cache long before)."""
-    cutoff = time.time() - max_age_s
-    for old in OUTPUTS.glob("*.png"):
-        try:
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-        except OSError:
-            pass  # another worker removed it first
-
-
-def _need_image(image):
-    """Refuse an empty request with a hint."""
-    if image is None:
-        raise BadInputError("Upload a photo, pick an example or draw something first.")
-    return image
 
 
 class TrainView:
@@ -291,7 +187,7 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
         """Top-5 classes with probabilities (only for a model with trained weights) and a weights line."""
         explainer = cache.get(name)  # loading may fetch weights (online) and so update the state
         state = zoo.state(name)
-        preds = explainer.predict(_need_image(image), top_k=5) if state.trained else None
+        preds = explainer.predict(need_image(image), top_k=5) if state.trained else None
         label = {c: float(p) for c, p in preds} if preds else None
         note = f"**{name}** - {state.status}" + ("" if state.trained else
                                                   "  \nPredictions are hidden: an untrained network's guesses mean nothing.")
@@ -300,7 +196,7 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
     @guarded("feature_maps")
     def feature_maps(image, name: str, layer: str):
         """The chosen layer's channels (most active first), its shape, stats and shape arithmetic."""
-        view = cache.get(name).feature_maps(_need_image(image), layer or None)
+        view = cache.get(name).feature_maps(need_image(image), layer or None)
         header = f"**{view.layer}** output shape `{tuple(view.shape)}`  \n{view.description}"
         return image_file(view.grid), header, pd.DataFrame(view.table(), columns=["channel", "mean", "max", "zeros"])
 
@@ -309,7 +205,7 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
         """An attribution overlay (before/after), a colour bar and what it shows."""
         settings = ExplainSettings(method=method, layer=layer or None, target=target or None, opacity=opacity,
                                    noise_tunnel=smooth, ig_steps=16, nt_samples=4)
-        view = cache.get(name).attribute(_need_image(image), settings)
+        view = cache.get(name).attribute(need_image(image), settings)
         caption = (f"{METHOD_LABELS[view.method]} for **{view.target_name}** "
                    f"(p = {view.probability:.3f}), layer `{view.layer}`")
         return (image_file(view.display), image_file(view.overlay)), image_file(view.colorbar), caption
@@ -337,7 +233,7 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
         """Top-3 and Grad-CAM of one image through several architectures."""
         if not chosen:
             raise BadInputError("Tick at least one architecture to compare.")
-        rows = cache.compare(_need_image(image), list(chosen))
+        rows = cache.compare(need_image(image), list(chosen))
         trained = [zoo.state(r.name).trained for r in rows]
         gallery = [(image_file(r.overlay), f"{r.name}: {r.top3[0][0]} ({r.top3[0][1]:.2f})" if ok else f"{r.name}: untrained")
                    for r, ok in zip(rows, trained)]

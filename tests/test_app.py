@@ -117,15 +117,6 @@ def test_training_budget_is_capped_by_the_server_limit():
         assert config.time_budget_s == expected
 
 
-def test_output_pictures_are_content_named_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(app, "OUTPUTS", tmp_path)
-    picture = np.zeros((4, 5, 3), np.uint8)
-    first, again = app.image_file(picture), app.image_file(picture.copy())
-    assert first == again and Path(first).parent == tmp_path  # same picture, same file: written once
-    assert app.image_file(picture + 1) != first
-    assert not list(tmp_path.glob(".*"))  # no temp file left behind
-
-
 def test_googlenet_is_fed_at_the_size_its_checkpoint_was_tested_at(client, cat):
     """The CIFAR GoogLeNet ends its progressive resizing at 24 px; the app must feed it what it was measured on."""
     from cnndemo import checkpoints

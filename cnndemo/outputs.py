@@ -1,0 +1,51 @@
+"""Pictures handed to the web UI as files: named by their content and written atomically (no gradio here)."""
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+OUTPUTS = Path(tempfile.gettempdir()) / "cnndemo-outputs"
+_WRITES = itertools.count(1)
+
+
+def image_file(array: np.ndarray) -> str:
+    """An output picture as a PNG file named by its content and written atomically.
+
+    Gradio copies a returned file into its cache atomically, but writes a returned array there in place, so two
+    users getting the same picture at once could download half a file (seen in bench/load.py)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
+    return bytes_file(buffer.getvalue(), ".png")
+
+
+def bytes_file(data: bytes, suffix: str) -> str:
+    """Any output file (PNG, SVG, ...) named by its content, written once and atomically."""
+    path = OUTPUTS / f"{hashlib.sha256(data).hexdigest()[:40]}{suffix}"
+    if not path.exists():
+        OUTPUTS.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        if next(_WRITES) % 256 == 0:
+            prune_outputs()
+    return str(path)
+
+
+def prune_outputs(max_age_s: float = 3600) -> None:
+    """Delete output files older than max_age_s (Gradio has copied them into its cache long before)."""
+    cutoff = time.time() - max_age_s
+    for old in OUTPUTS.glob("*.*"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            pass  # another worker removed it first

@@ -1,0 +1,84 @@
+"""Every failure of an event becomes one sentence for the user; the log line records the outcome."""
+from __future__ import annotations
+
+import functools
+import logging
+
+import gradio as gr
+
+from cnndemo import BadInputError, logs
+from cnndemo.explain import ModelCache
+from cnndemo.serving import Deadline, ServerBusy, TimeLimitExceeded, free_memory, is_out_of_memory
+
+log = logging.getLogger("cnndemo.app")
+
+
+def serving_device() -> str:
+    """Where explain requests run (for the request log)."""
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def to_user_error(err: BaseException, timer: logs.RequestTimer, cache: ModelCache | None) -> gr.Error:
+    """The message a user sees for err; the log line records the outcome (and the trace for server faults)."""
+    if isinstance(err, gr.Error):
+        timer.outcome = "refused"
+        return err
+    if isinstance(err, (ValueError, ServerBusy)):  # BadInputError, bad layer / class names, a full server
+        timer.outcome, timer.extra["reason"] = "refused", "busy" if isinstance(err, ServerBusy) else "bad_input"
+        return gr.Error(str(err))
+    timer.outcome = "error"
+    if isinstance(err, TimeLimitExceeded):
+        timer.extra["reason"] = "time_limit"
+        return gr.Error(str(err))
+    if is_out_of_memory(err):
+        timer.extra["reason"] = "oom"
+        log.warning("out of memory in %s (%s); dropping cached models", timer.endpoint, err)
+        free_memory(cache)
+        return gr.Error("The server ran out of memory on this request. Try a smaller model or image, "
+                        "or try again in a moment.")
+    timer.extra["reason"] = type(err).__name__
+    log.error("request %s failed", timer.endpoint, exc_info=err)
+    return gr.Error(f"Something went wrong ({type(err).__name__}): {err}")
+
+
+def _model_of(args: tuple, index: int | None) -> str | None:
+    """The model name(s) a request is about, for the log line."""
+    if index is None or index >= len(args):
+        return None
+    value = args[index]
+    return "+".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+
+
+def user_errors(endpoint: str, *, deadline: Deadline | None = None, model_arg: int | None = None,
+                cache: ModelCache | None = None):
+    """Run an event under its time limit, show errors as messages (traces go to the log), log one line."""
+    def decorate(fn):
+        def wrapped(*args, **kwargs):
+            with logs.timed_request(endpoint, _model_of(args, model_arg), serving_device()) as timer:
+                try:
+                    return deadline.run(fn, *args, **kwargs) if deadline else fn(*args, **kwargs)
+                except Exception as err:  # noqa: BLE001 - every failure becomes a sentence for the user
+                    raise to_user_error(err, timer, cache) from None
+        return functools.wraps(fn)(wrapped)  # keeps the signature Gradio reads (gr.Request)
+    return decorate
+
+
+def user_errors_stream(endpoint: str, *, model_arg: int | None = None):
+    """user_errors for a generator event (training): every yield passes through, a failure becomes a message."""
+    def decorate(fn):
+        def wrapped(*args, **kwargs):
+            with logs.timed_request(endpoint, _model_of(args, model_arg), serving_device()) as timer:
+                try:
+                    yield from fn(*args, **kwargs)
+                except Exception as err:  # noqa: BLE001
+                    raise to_user_error(err, timer, None) from None
+        return functools.wraps(fn)(wrapped)  # keeps the signature Gradio reads (gr.Request)
+    return decorate
+
+
+def need_image(image):
+    """Refuse an empty request with a hint."""
+    if image is None:
+        raise BadInputError("Upload a photo, pick an example or draw something first.")
+    return image
