@@ -217,6 +217,7 @@ class Tracer(ModelGuard):
         self._pads: dict[int, list[int]] = {}
         self._stack: list[dict] = []
         self._chain: list[int] | None = None
+        self._ops: dict[str, int] = {}
         self._leaves = {id(m) for m in model.modules() if next(m.children(), None) is None}
 
     def run(self, x: torch.Tensor) -> Trace:
@@ -286,7 +287,10 @@ class Tracer(ModelGuard):
         """Record an operation that ran in a block's own forward (not inside a layer) as a step."""
         owner = self._stack[-1]["name"] if self._stack else ""
         rerun = functools.partial(_rerun, func, args[1:], kwargs) if isinstance(args[0], torch.Tensor) else None
-        step = Step(len(self.steps), f"{owner}.{name}" if owner else name, name, OP_KINDS[name], owner, False,
+        label = f"{owner}.{name}" if owner else name
+        self._ops[label] = self._ops.get(label, 0) + 1  # LeNet's forward runs F.relu four times: relu, relu#2, ...
+        label += f"#{self._ops[label]}" if self._ops[label] > 1 else ""
+        step = Step(len(self.steps), label, name, OP_KINDS[name], owner, False,
                     tuple(tf[0] for _, tf in ins), tag, tuple(tuple(t.shape) for t, _ in ins), tuple(out.shape),
                     window, f, rerun=rerun)
         self._add_step(step, ins[0][0], out, owner in self.keep_inside)
