@@ -126,3 +126,23 @@ def test_googlenet_is_fed_at_the_size_its_checkpoint_was_tested_at(client, cat):
     side = checkpoints.read_meta(shipped_checkpoint("googlenet_cifar"))["input_size"][1]
     _, header, _ = client.predict(cat, "googlenet_cifar", "stem", api_name="/feature_maps")
     assert f"(1, 192, {side}, {side})" in header, header
+
+
+def test_a_registered_method_is_offered_by_the_app_and_accepted_by_attribute(cat):
+    """Adding a method is one class: the app's Method radio offers it and /attribute runs it (no other edit)."""
+    from gradio_client import Client
+
+    import app
+    from conftest import launch
+    from test_methods import THROWAWAY, throwaway_method
+    with throwaway_method():
+        demo = launch(app.build_demo())
+        try:
+            offered = [c for comp in demo.config["components"] if comp.get("props", {}).get("label") == "Method"
+                       for c in comp["props"]["choices"]]
+            assert any(THROWAWAY in choice for choice in offered), offered
+            client = Client(demo.local_url, verbose=False)
+            _, _, caption = client.predict(cat, "lenet5", THROWAWAY, "", "", 0.5, False, api_name="/attribute")
+            assert "Input energy (test)" in caption
+        finally:
+            demo.close()

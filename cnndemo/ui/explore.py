@@ -12,7 +12,7 @@ from PIL import Image
 
 from cnndemo import BadInputError
 from cnndemo.examples import example_files
-from cnndemo.explain import ExplainSettings
+from cnndemo.explain import ExplainSettings, get_method, method_choices
 from cnndemo.models import layer_names
 from cnndemo.outputs import image_file
 
@@ -21,18 +21,11 @@ from .context import AppContext
 from .errors import need_image, user_errors
 
 DEFAULT_MODEL = "resnet18_cifar"  # a shipped checkpoint (89 % on CIFAR-10); efficientnet_lite0 labels ImageNet's 1,000
-_METHOD_LABELS = {"gradcam": "Grad-CAM", "guided_gradcam": "Guided Grad-CAM",
-                  "integrated_gradients": "Integrated Gradients", "occlusion": "Occlusion"}
-
-
-def method_choices() -> list[tuple[str, str]]:
-    """(label for people, method name) of every attribution method, in the order the Method radio offers them."""
-    return [(label, name) for name, label in _METHOD_LABELS.items()]
 
 
 def method_label(name: str) -> str:
-    """The label for people of one attribution method."""
-    return {value: label for label, value in method_choices()}[name]
+    """The label for people of one attribution method (from its self-describing class)."""
+    return get_method(name).label
 
 
 def predictor(ctx: AppContext):
