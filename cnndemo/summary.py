@@ -296,3 +296,32 @@ def _formula_1d(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> str:
     exact = (size - (d * (k - 1) + 1) + 2 * p) % s == 0
     rounded = "" if exact else f" (rounded {'up' if ceil else 'down'})"
     return f"out = ({size} - {k_text} + 2*{p})/{s} + 1 = {conv_output_size(size, k, s, p, d, ceil)}{rounded}"
+
+
+def first_conv_worked(model: nn.Module, info) -> str:
+    """The output-size and parameter formulas, filled in for the model's first convolution ('' if it has none)."""
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None:
+        return ""
+    k, (cin, cout) = conv.kernel_size[0], (conv.in_channels, conv.out_channels)
+    params = conv_params(conv.kernel_size, cin, cout, conv.bias is not None, conv.groups)
+    return (f"First convolution on a {info.input_size[1]}-pixel input: `{formula_text(conv, info.input_size[1:])}`; "
+            f"parameters `{k} x {k} x {cin // conv.groups} x {cout} + {cout if conv.bias is not None else 0}"
+            f" = {params:,}`.")
+
+
+def formulas_text() -> str:
+    """Worked examples of the seed formulas in Markdown, every number computed by the functions above."""
+    fc, conv = linear_params(1024 * 8 * 8, 10, bias=False), conv_params(1, 1024, 10)
+    return f"""
+### The two formulas every CNN student needs
+**Output size** of a convolution or pooling layer: `out = (in - k + 2p) / s + 1` (rounded down).
+AlexNet's first layer on a 256x256 image: `(256 - 11 + 2*2) / 4 + 1 = {conv_output_size(256, 11, 4, 2)}`.
+
+**Parameters** of a convolution: `k x k x c_in x c_out + c_out` (weights plus one bias per kernel).
+AlexNet's first layer: `11 x 11 x 3 x 64 + 64 = {conv_params(11, 3, 64):,}`.
+
+**Why 1x1 convolutions save parameters** (GoogLeNet): mapping 1024 maps of 8x8 to 10 classes with a fully
+connected layer takes `1024 x 8 x 8 x 10 = {fc:,}` weights; a 1x1 convolution takes
+`1 x 1 x 1024 x 10 + 10 = {conv:,}`, {fc / conv:.0f} times fewer.
+"""

@@ -11,7 +11,9 @@ import pytest
 gradio = pytest.importorskip("gradio")
 from gradio_client import handle_file  # noqa: E402
 
-import app  # noqa: E402
+from cnndemo.serving import ServingLimits  # noqa: E402
+from cnndemo.ui.explore import DEFAULT_MODEL  # noqa: E402
+from cnndemo.ui.train import train_config  # noqa: E402
 
 
 def test_named_endpoints_exist(client):
@@ -28,8 +30,8 @@ def test_predict_labels_the_cat_offline(client, cat):
 
 def test_app_starts_on_a_shipped_checkpoint_that_knows_the_cat(client, cat):
     from cnndemo.models.weights import shipped_checkpoint
-    assert shipped_checkpoint(app.DEFAULT_MODEL).is_file()
-    label, status = client.predict(cat, app.DEFAULT_MODEL, api_name="/predict")
+    assert shipped_checkpoint(DEFAULT_MODEL).is_file()
+    label, status = client.predict(cat, DEFAULT_MODEL, api_name="/predict")
     assert "untrained" not in status.lower() and label["label"] == "cat", (label, status)
 
 
@@ -53,8 +55,8 @@ def test_attribute_every_method(client, cat, method):
 
 
 def test_compare_two_models(client, cat):
-    gallery, table = client.predict(cat, ["vgg11_cifar", app.DEFAULT_MODEL], api_name="/compare")
-    assert len(gallery) == 2 and [r[0] for r in table["data"]] == ["vgg11_cifar", app.DEFAULT_MODEL]
+    gallery, table = client.predict(cat, ["vgg11_cifar", DEFAULT_MODEL], api_name="/compare")
+    assert len(gallery) == 2 and [r[0] for r in table["data"]] == ["vgg11_cifar", DEFAULT_MODEL]
     untrained, trained = table["data"]
     assert untrained[2:] == ["(untrained: hidden)"] * 3  # random weights never pass for predictions
     assert "cat" in trained[2].lower()
@@ -69,8 +71,8 @@ def test_bad_file_gets_a_message_and_server_keeps_serving(client, tmp_path, cat)
     bad = tmp_path / "notes.png"
     bad.write_text("this is not a picture")
     with pytest.raises(Exception, match="(?i)not .*image|could not|cannot|unknown"):
-        client.predict(handle_file(str(bad)), app.DEFAULT_MODEL, api_name="/predict")
-    label, _ = client.predict(cat, app.DEFAULT_MODEL, api_name="/predict")
+        client.predict(handle_file(str(bad)), DEFAULT_MODEL, api_name="/predict")
+    label, _ = client.predict(cat, DEFAULT_MODEL, api_name="/predict")
     assert label["label"]
 
 
@@ -85,7 +87,7 @@ def test_train_endpoint_runs_and_offers_the_model(client, mnist_root):
 
 
 def test_serving_settings(served):
-    limits = app.ServingLimits.from_env()
+    limits = ServingLimits.from_env()
     assert served.max_file_size == 20 * 1024 * 1024 and served.allowed_paths == []
     assert served._queue.max_size == limits.queue_size > 0
     by_name = {fn.api_name: fn for fn in served.fns.values() if fn.api_name}
@@ -111,9 +113,9 @@ def test_one_log_line_per_request(client, cat, caplog, tmp_path):
 
 
 def test_training_budget_is_capped_by_the_server_limit():
-    limits = app.ServingLimits(train_limit_s=300)
+    limits = ServingLimits(train_limit_s=300)
     for budget, expected in ((0, 300), (120, 120), (10_000, 300)):
-        config = app.train_config("lenet5_mnist", "mnist", "scratch", 1, 64, 0.003, budget, 30, "r", limits)
+        config = train_config("lenet5_mnist", "mnist", "scratch", 1, 64, 0.003, budget, 30, "r", limits)
         assert config.time_budget_s == expected
 
 
@@ -124,3 +126,23 @@ def test_googlenet_is_fed_at_the_size_its_checkpoint_was_tested_at(client, cat):
     side = checkpoints.read_meta(shipped_checkpoint("googlenet_cifar"))["input_size"][1]
     _, header, _ = client.predict(cat, "googlenet_cifar", "stem", api_name="/feature_maps")
     assert f"(1, 192, {side}, {side})" in header, header
+
+
+def test_a_registered_method_is_offered_by_the_app_and_accepted_by_attribute(cat):
+    """Adding a method is one class: the app's Method radio offers it and /attribute runs it (no other edit)."""
+    from gradio_client import Client
+
+    import app
+    from conftest import launch
+    from test_methods import THROWAWAY, throwaway_method
+    with throwaway_method():
+        demo = launch(app.build_demo())
+        try:
+            offered = [c for comp in demo.config["components"] if comp.get("props", {}).get("label") == "Method"
+                       for c in comp["props"]["choices"]]
+            assert any(THROWAWAY in choice for choice in offered), offered
+            client = Client(demo.local_url, verbose=False)
+            _, _, caption = client.predict(cat, "lenet5", THROWAWAY, "", "", 0.5, False, api_name="/attribute")
+            assert "Input energy (test)" in caption
+        finally:
+            demo.close()

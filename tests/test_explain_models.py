@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnndemo.explain import METHODS, Explainer, ExplainSettings, hooks_left
+from cnndemo.explain import Explainer, ExplainSettings, hooks_left, methods
 from cnndemo.models import get_model, list_models, model_info
 
 # captum announces its ReLU hooks on every Guided Grad-CAM call
@@ -52,7 +52,7 @@ def cases():
     for name in list_models():
         info = model_info(name)
         marks = [pytest.mark.slow] if info.family in HEAVY and info.dataset == "imagenet" else []
-        for check in ("features", *METHODS):
+        for check in ("features", *(m.name for m in methods())):
             yield pytest.param(name, check, marks=marks, id=f"{name}-{check}")
 
 

@@ -25,6 +25,9 @@ import torch  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
 import app  # noqa: E402
+from cnndemo.serving import ServingLimits  # noqa: E402
+from cnndemo.ui.explore import DEFAULT_MODEL  # noqa: E402
+from cnndemo.ui.train import RUNS  # noqa: E402
 from cnndemo.explain import Explainer  # noqa: E402
 from conftest import free_port, launch  # noqa: E402
 
@@ -128,7 +131,7 @@ def test_hostile_image_gets_a_message_and_the_next_request_works(client, cat, ca
     message = str(caught.value)
     assert "Traceback" not in message and len(message) < 400
     assert any(w in message.lower() for w in ("image", "picture", "file", "empty", "svg", "large", "pixels")), message
-    label, _ = client.predict(cat, app.DEFAULT_MODEL, api_name="/predict")
+    label, _ = client.predict(cat, DEFAULT_MODEL, api_name="/predict")
     assert label["label"]
 
 
@@ -178,14 +181,14 @@ def test_hostile_archive_is_refused_and_nothing_is_written(client, tmp_path, nam
     marker = f"cnndemo-slip-{os.getpid()}-{time.monotonic_ns()}"
     path = tmp_path / name
     path.write_bytes(_archives(marker)[name])
-    runs_before = set(app.RUNS.glob("*")) if app.RUNS.is_dir() else set()
+    runs_before = set(RUNS.glob("*")) if RUNS.is_dir() else set()
     with pytest.raises(Exception) as caught:
         client.predict("lenet5", "mnist", handle_file(str(path)), "scratch", 1, 8, 0.003, 10, 2, api_name="/train")
     message = str(caught.value)
     assert "Traceback" not in message and any(w in message.lower() for w in ("archive", "zip", "tar", "link",
                                                                                "refus", "empty")), message
     assert not list(Path("/tmp").glob(f"{marker}*")) and not list(REPO.rglob(f"{marker}*"))
-    assert (set(app.RUNS.glob("*")) if app.RUNS.is_dir() else set()) == runs_before  # no checkpoint either
+    assert (set(RUNS.glob("*")) if RUNS.is_dir() else set()) == runs_before  # no checkpoint either
 
 
 # ---------- pickles offered as checkpoints ----------
@@ -238,7 +241,7 @@ def test_pickle_offered_as_a_checkpoint_never_runs(tmp_path):
 @pytest.fixture(scope="module")
 def strict():
     """A second app with a short time limit and a tiny queue, so the limits can be hit quickly."""
-    limits = app.ServingLimits(queue_size=2, explain_concurrency=2, time_limit_s=2.0, max_overdue=1)
+    limits = ServingLimits(queue_size=2, explain_concurrency=2, time_limit_s=2.0, max_overdue=1)
     demo = launch(app.build_demo(limits=limits))
     try:
         yield Client(demo.local_url, verbose=False)

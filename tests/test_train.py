@@ -1,7 +1,6 @@
 """Trainer: real short runs learn, cancel and time budget stop cleanly, checkpoints are atomic, evaluation adds up."""
 from __future__ import annotations
 
-import importlib
 import threading
 from pathlib import Path
 
@@ -9,11 +8,12 @@ import pytest
 import torch
 import torch.nn as nn
 
+import cnndemo.train.device as hw
 from cnndemo import checkpoints
 from cnndemo.data import BatchSpec, Batches, DataSettings, Splits, TensorData, load_splits
 from cnndemo.errors import BadInputError
 from cnndemo.train import TrainConfig, evaluate, train
-from cnndemo.train.loop import loss_of
+from cnndemo.train.parts import loss_of
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_mnist = pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {SHARED}")
@@ -268,7 +268,7 @@ def test_ddp_two_cpu_processes_end_identical_and_match_single_process(tmp_path, 
 
 
 def test_tiny_one_cycle_runs_do_not_crash():
-    from cnndemo.train.loop import make_schedule
+    from cnndemo.train.parts import make_schedule
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
     for steps in range(1, 12):
         make_schedule(TrainConfig(schedule="onecycle"), opt, steps).step()
@@ -279,42 +279,72 @@ def test_tiny_one_cycle_runs_do_not_crash():
     (False, "cuda", True, True), (False, "cuda", False, False)])
 def test_bf16_only_where_it_is_fast(monkeypatch, amx, device, amp, want):
     """bf16 autocast and channels_last follow the hardware: CUDA, or a CPU with AMX; never when amp is off."""
-    from cnndemo.train.loop import channels_last
-    ev = importlib.import_module("cnndemo.train.evaluate")  # the package re-exports a function of that name
-    monkeypatch.setattr(ev, "cpu_has_amx", lambda: amx)
-    assert ev.uses_bf16(torch.device(device), amp) is want
-    assert channels_last(TrainConfig(amp=amp), torch.device(device)) is (want or device == "cuda")
-    assert channels_last(TrainConfig(amp=amp, channels_last=False), torch.device(device)) is False
+    monkeypatch.setattr(hw, "cpu_has_amx", lambda: amx)
+    assert hw.uses_bf16(torch.device(device), amp) is want
+    assert hw.channels_last(TrainConfig(amp=amp), torch.device(device)) is (want or device == "cuda")
+    assert hw.channels_last(TrainConfig(amp=amp, channels_last=False), torch.device(device)) is False
 
 
 @pytest.mark.parametrize("params,want", [(10_000, False), (2_000_000, True)])
 def test_fp32_cpu_runs_go_channels_last_for_all_but_tiny_models(monkeypatch, params, want):
     """Without AMX a CPU still runs oneDNN's NHWC convolutions faster, except for LeNet-sized models."""
-    from cnndemo.train.loop import channels_last
-    monkeypatch.setattr(importlib.import_module("cnndemo.train.evaluate"), "cpu_has_amx", lambda: False)
+    monkeypatch.setattr(hw, "cpu_has_amx", lambda: False)
     model = nn.Linear(params // 100, 100, bias=False)
-    assert channels_last(TrainConfig(amp=False), torch.device("cpu"), model) is want
-    assert channels_last(TrainConfig(channels_last=False), torch.device("cpu"), model) is False
+    assert hw.channels_last(TrainConfig(amp=False), torch.device("cpu"), model) is want
+    assert hw.channels_last(TrainConfig(channels_last=False), torch.device("cpu"), model) is False
 
 
 def test_cpu_autocast_really_computes_in_bf16(monkeypatch):
-    ev = importlib.import_module("cnndemo.train.evaluate")
-    monkeypatch.setattr(ev, "cpu_has_amx", lambda: True)
-    with ev.autocast(torch.device("cpu"), True):
+    monkeypatch.setattr(hw, "cpu_has_amx", lambda: True)
+    with hw.autocast(torch.device("cpu"), True):
         assert nn.Linear(4, 2)(torch.randn(3, 4)).dtype == torch.bfloat16
-    monkeypatch.setattr(ev, "cpu_has_amx", lambda: False)
-    with ev.autocast(torch.device("cpu"), True):
+    monkeypatch.setattr(hw, "cpu_has_amx", lambda: False)
+    with hw.autocast(torch.device("cpu"), True):
         assert nn.Linear(4, 2)(torch.randn(3, 4)).dtype == torch.float32
 
 
 def test_hardware_names_the_cpu_model(monkeypatch):
     """Sidecars say which CPU trained a checkpoint: two 2-core machines can differ 3x in speed (AMX or not)."""
     import io
-    loop = importlib.import_module("cnndemo.train.loop")
     fake = "processor\t: 0\nmodel name\t: Example CPU 9000\nflags\t\t: avx2\n"
-    monkeypatch.setattr(loop, "open", lambda *a, **k: io.StringIO(fake), raising=False)
-    assert loop.cpu_model() == "Example CPU 9000, "
-    assert loop.device_name(torch.device("cpu")).startswith("CPU (Example CPU 9000, ")
-    monkeypatch.setattr(loop, "open", lambda *a, **k: io.StringIO("processor\t: 0\n"), raising=False)
-    monkeypatch.setattr(loop.platform, "processor", lambda: "")
-    assert loop.cpu_model() == "" and loop.device_name(torch.device("cpu")).startswith("CPU (")
+    monkeypatch.setattr(hw, "open", lambda *a, **k: io.StringIO(fake), raising=False)
+    assert hw.cpu_model() == "Example CPU 9000, "
+    assert hw.device_name(torch.device("cpu")).startswith("CPU (Example CPU 9000, ")
+    monkeypatch.setattr(hw, "open", lambda *a, **k: io.StringIO("processor\t: 0\n"), raising=False)
+    monkeypatch.setattr(hw.platform, "processor", lambda: "")
+    assert hw.cpu_model() == "" and hw.device_name(torch.device("cpu")).startswith("CPU (")
+
+
+def test_train_modules_import_each_other_without_a_cycle():
+    """The modules of cnndemo.train import each other in one direction only (evaluate no longer needs the loop)."""
+    import ast
+    folder = Path(__file__).resolve().parents[1] / "cnndemo" / "train"
+    graph = {}
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        graph[path.stem] = {n.module.split(".")[0] if n.module else a.name for n in ast.walk(tree)
+                            if isinstance(n, ast.ImportFrom) and n.level == 1 for a in n.names} - {"__init__"}
+    def reaches(start, goal, seen=()):
+        return any(m == goal or (m not in seen and reaches(m, goal, (*seen, m))) for m in graph.get(start, ()))
+    assert not [m for m in graph if m != "__init__" and reaches(m, m)]
+    assert not reaches("evaluate", "loop") and not reaches("device", "loop")
+
+
+def test_stop_reasons_are_named_and_counters_add_up(tmp_path):
+    from cnndemo.train import StopReason
+    data = digits(40)
+    msgs = run(config(tmp_path, epochs=2, batch_size=16), data, model=Flaky(0, RuntimeError))
+    steps = [m for m in msgs if m["kind"] == "step"]
+    assert msgs[-1]["reason"] == StopReason.COMPLETED == "completed"
+    assert msgs[-1]["message"] == StopReason.COMPLETED.sentence
+    assert [m["step"] for m in steps] == list(range(1, 7))  # 3 batches of 16 per epoch, two epochs
+    assert [m["epoch"] for m in steps] == [1, 1, 1, 2, 2, 2] and steps[-1]["steps_total"] == 6
+    assert {r.value for r in StopReason} == {"completed", "time_budget", "cancelled", "oom"}
+
+
+def test_a_stop_before_the_first_step_is_a_cancel_with_nothing_kept(tmp_path):
+    stop = threading.Event()
+    stop.set()
+    msgs = run(config(tmp_path), digits(), stop, model=Flaky(0, RuntimeError))
+    assert [m["kind"] for m in msgs] == ["start", "done"]
+    assert msgs[-1]["reason"] == "cancelled" and msgs[-1]["checkpoint"] is None

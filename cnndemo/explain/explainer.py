@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from cnndemo.errors import BadInputError
 
-from .methods import METHOD_CLASSES, to_heatmap
+from .methods import get_method
 from .record import ForwardRecord, record_forward
 from .render import channel_grid, describe_layer, tensor_display
 from .settings import ExplainSettings
@@ -160,12 +160,17 @@ class Explainer:
             probability=float(rec.probs[target]))
 
     def _heatmap(self, rec: ForwardRecord, target: int, settings: ExplainSettings) -> np.ndarray:
-        """Compute one heatmap: Grad-CAM from the kept graph, other methods through captum (re-running the model)."""
-        if settings.method == "gradcam":
-            return to_heatmap(rec.gradcam(target), "relu")
-        method = METHOD_CLASSES[settings.method](self.model, rec.cam_layer, tuple(self.info.mean),
-                                                 tuple(self.info.std))
-        return method(rec.x, target, settings)
+        """Compute one heatmap: from the kept record where the method can, else by running the method on the model."""
+        method, options = get_method(settings.method), settings.method_options()
+        heatmap = method.from_record(rec, target, options)
+        if heatmap is None:
+            heatmap = self.method(settings.method, rec.cam_layer)(rec.x, target, options)
+        return heatmap
+
+    def method(self, name: str, cam_layer: str | None = None):
+        """The registered method called name, bound to this model, its CAM layer and its normalisation."""
+        return get_method(name)(self.model, cam_layer or self.info.cam_layer, tuple(self.info.mean),
+                                tuple(self.info.std))
 
     def target_index(self, rec: ForwardRecord, target: int | str | None) -> int:
         """A class index from an index, a class name or None (top-1)."""

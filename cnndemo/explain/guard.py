@@ -13,7 +13,8 @@ HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backw
 
 
 class ModelGuard:
-    """Context manager: eval mode and frozen parameters inside, hooks it added removed and state restored after."""
+    """Context manager: eval mode, frozen parameters and no in-place activations inside; hooks it added removed and
+    every flag restored after."""
 
     def __init__(self, model: nn.Module) -> None:
         """Wrap model; nothing changes until the context is entered."""
@@ -21,14 +22,19 @@ class ModelGuard:
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._modes: list[tuple[nn.Module, bool]] = []
         self._grads: list[tuple[torch.Tensor, bool]] = []
+        self._inplace: list[nn.Module] = []
 
     def __enter__(self) -> ModelGuard:
-        """Remember each module's mode and each parameter's flag, then switch to eval with no parameter grads."""
+        """Remember modes, parameter flags and in-place flags, then switch to eval, no parameter grads, no in-place."""
         self._modes = [(m, m.training) for m in self.model.modules()]
         self._grads = [(p, p.requires_grad) for p in self.model.parameters()]
+        # captum's and torchcam's hooks (DeepLift, guided backprop, stored activations) break on in-place ReLUs
+        self._inplace = [m for m in self.model.modules() if getattr(m, "inplace", None) is True]
         self.model.eval()
         for p, _ in self._grads:
             p.requires_grad_(False)  # gradients flow to activations / inputs only, never into weights
+        for m in self._inplace:
+            m.inplace = False
         return self
 
     def __exit__(self, *exc) -> bool:
@@ -40,7 +46,9 @@ class ModelGuard:
             module.training = training
         for p, flag in self._grads:
             p.requires_grad_(flag)
-        self._modes, self._grads = [], []
+        for m in self._inplace:
+            m.inplace = True
+        self._modes, self._grads, self._inplace = [], [], []
         return False
 
     def hook(self, module: nn.Module, fn: Callable) -> None:

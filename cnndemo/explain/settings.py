@@ -1,46 +1,61 @@
-"""What an attribution request asks for, as a frozen, validated value."""
+"""What an attribution request asks for, as a frozen, validated value; the methods' registry checks its options."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any, Mapping
 
 from cnndemo.errors import BadInputError
 
-METHODS = ("gradcam", "guided_gradcam", "integrated_gradients", "occlusion")
-BASELINES = ("zeros", "mean", "black")
+from .methods import get_method, option_spec
+
+Options = tuple[tuple[str, Any], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ExplainSettings:
-    """One attribution request: method, CAM layer, class, display and method knobs."""
+    """One attribution request: method, CAM layer, class, display, and the method options (name, value) pairs.
+
+    Options come as options=(("ig_steps", 16),) or {"ig_steps": 16}, or as keywords (ig_steps=16); each is checked
+    by the Option a registered method declares under that name, and the chosen method reads the ones it declares.
+    """
 
     method: str = "gradcam"
-    layer: str | None = None  # CAM layer for (guided) Grad-CAM; None -> the model's metadata
+    layer: str | None = None  # CAM layer for methods that read one; None -> the model's metadata
     target: int | str | None = None  # class index or class name; None -> top-1 prediction
     opacity: float = 0.5
     top_k: int = 5
-    ig_steps: int = 32
-    ig_baseline: str = "zeros"  # zeros in normalised space (dataset mean), "mean" image colour, or "black"
-    noise_tunnel: bool = False
-    nt_samples: int = 8
-    nt_stdev: float = 0.15  # noise spread as a fraction of the input's value range
-    occlusion_window: float = 0.2  # window side as a fraction of the input side (stride: half a window)
     colormap: str = "jet"
+    options: Options = ()
 
-    def __post_init__(self) -> None:
-        """Refuse settings a student could mistype, with a readable message."""
-        _check(self.method in METHODS, f"unknown method {self.method!r}; choose one of: {', '.join(METHODS)}")
+    def __init__(self, method: str = "gradcam", layer: str | None = None, target: int | str | None = None,
+                 opacity: float = 0.5, top_k: int = 5, colormap: str = "jet",
+                 options: Options | Mapping[str, Any] = (), **knobs: Any) -> None:
+        """Store and check the request; keyword knobs (ig_steps=16) join the options."""
+        fields = dict(method=method, layer=layer, target=target, opacity=opacity, top_k=top_k, colormap=colormap,
+                      options=checked_options({**dict(options), **knobs}))
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+        get_method(self.method)  # an unknown method raises BadInputError listing the registered ones
         _check(0.0 <= self.opacity <= 1.0, f"opacity must be between 0 and 1, got {self.opacity}")
         _check(1 <= self.top_k <= 1000, f"top_k must be between 1 and 1000, got {self.top_k}")
-        _check(1 <= self.ig_steps <= 1000, f"ig_steps must be between 1 and 1000, got {self.ig_steps}")
-        _check(self.ig_baseline in BASELINES, f"ig_baseline must be one of {', '.join(BASELINES)}")
-        _check(1 <= self.nt_samples <= 200, f"nt_samples must be between 1 and 200, got {self.nt_samples}")
-        _check(0.0 < self.nt_stdev <= 1.0, f"nt_stdev must be in (0, 1], got {self.nt_stdev}")
-        _check(0.0 < self.occlusion_window <= 1.0,
-               f"occlusion_window must be in (0, 1], got {self.occlusion_window}")
+
+    def option(self, name: str) -> Any:
+        """The value of one method option: the one given, or its declared default."""
+        return dict(self.options).get(name, option_spec(name).default)
+
+    def method_options(self) -> dict[str, Any]:
+        """The chosen method's options, the unset ones at their defaults."""
+        return get_method(self.method).resolve(dict(self.options))
 
     def heatmap_key(self) -> ExplainSettings:
-        """These settings with the display-only fields reset: equal keys give the same heatmap."""
-        return replace(self, opacity=0.5, top_k=5, colormap="jet")
+        """These settings with display-only fields and other methods' options reset: equal keys, same heatmap."""
+        return replace(self, opacity=0.5, top_k=5, colormap="jet",
+                       options=tuple(sorted(self.method_options().items())))
+
+
+def checked_options(given: Mapping[str, Any]) -> Options:
+    """(name, value) pairs sorted by name, each value checked by its declared Option."""
+    return tuple(sorted((str(name), option_spec(str(name)).check(value)) for name, value in given.items()))
 
 
 def _check(ok: bool, message: str) -> None:

@@ -1,35 +1,18 @@
 """Evaluation: accuracy, per-class accuracy, confusion matrix and the misclassified examples."""
 from __future__ import annotations
 
-import functools
-from contextlib import nullcontext
 from typing import Iterable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .device import autocast, pick_device
+
 
 def logits_of(out) -> torch.Tensor:
     """The main logits of a model output (GoogLeNet-style models return a tuple in train mode)."""
     return out[0] if isinstance(out, (tuple, list)) else out
-
-
-@functools.cache  # asked twice a training step; the answer never changes
-def cpu_has_amx() -> bool:
-    """True on CPUs with AMX tiles, where oneDNN runs bf16 convolutions about 3x faster than fp32."""
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, so absent in some builds: then fp32
-    return bool(probe and probe())
-
-
-def uses_bf16(device: torch.device, amp: bool) -> bool:
-    """Whether amp means bf16 here: on CUDA, and on AMX CPUs (elsewhere CPU bf16 is emulated and slower)."""
-    return amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_amx()))
-
-
-def autocast(device: torch.device, amp: bool):
-    """bf16 autocast where it is fast (see uses_bf16); plain fp32 elsewhere."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(device, amp) else nullcontext()
 
 
 @torch.no_grad()
@@ -73,7 +56,6 @@ def evaluate_checkpoint(path: str, dataset: str | None = None, *, data_root: str
     """Load a cnndemo checkpoint and evaluate it on a data set's test split (the one it was trained on by default)."""
     from ..data import BatchSpec, Batches, DataSettings, load_dataset, load_splits
     from ..models import load_checkpoint
-    from .loop import pick_device
 
     model, meta = load_checkpoint(path)
     dataset = dataset or meta.get("dataset")

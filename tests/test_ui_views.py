@@ -1,0 +1,103 @@
+"""The UI-free pieces the tabs show: the Train view model fed by a real (tiny) run, its figures, the formula text."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from cnndemo.data import Splits, TensorData
+from cnndemo.figures import confusion_figure, curves_figure
+from cnndemo.summary import first_conv_worked, formulas_text
+from cnndemo.train import TrainConfig, train
+from cnndemo.train.view import MAX_MISTAKES, TrainView
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The data and every message of one real two-epoch LeNet-5 run on 40 random 28x28 'digits'."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 255, (40, 1, 28, 28), dtype=torch.uint8, generator=g)
+    data = TensorData(images, torch.arange(10).repeat(4), tuple(f"digit {i}" for i in range(10)), "mnist")
+    config = TrainConfig(model="lenet5_mnist", dataset="mnist", epochs=2, batch_size=16, lr=3e-3, threads=1,
+                         out=str(tmp_path_factory.mktemp("run") / "ck"))
+    splits = Splits(data, data)
+    return splits, list(train(config, splits))
+
+
+def test_train_view_follows_the_run_to_its_end(run):
+    data, messages = run
+    view = TrainView(data)
+    assert view.outputs()[0] == "Starting..."
+    for message in messages:
+        view.update(message)
+    done = messages[-1]
+    line, curves, confusion, wrong, files = view.outputs()
+    assert done["kind"] == "done" and done["reason"] in line
+    assert f"{100 * done['metrics']['test_acc']:.2f} %" in line
+    steps = [m for m in messages if m["kind"] == "step"]
+    assert [p["value"] for p in view.steps if p["curve"] == "train loss"] == [m["loss"] for m in steps]
+    assert [p["epoch"] for p in view.epochs] == [1, 1, 2, 2]
+    assert confusion is not None and files is None  # the files come from the tab once the run is registered
+    assert [len(ax.get_lines()) for ax in curves.axes] == [2, 2]  # train and test loss; train and test accuracy
+
+
+def test_mistakes_are_the_real_test_images_with_their_true_and_predicted_class(run):
+    data, messages = run
+    last = [m for m in messages if m["kind"] == "epoch"][-1]
+    view = TrainView(data)
+    view.update(last)
+    expected = last["misclassified"][:MAX_MISTAKES]
+    assert len(view.wrong) == len(expected) > 0
+    for (path, caption), (i, true, predicted) in zip(view.wrong, expected):
+        assert np.array_equal(np.asarray(Image.open(path)), data.test.images[i, 0].numpy())
+        assert caption == f"digit {true} -> digit {predicted}"
+
+
+def test_step_line_shows_progress_and_speed(run):
+    data, messages = run
+    step = next(m for m in messages if m["kind"] == "step")
+    view = TrainView(data)
+    view.update(step)
+    assert view.line.startswith(f"step {step['step']}/{step['steps_total']} ") and f"{step['loss']:.3f}" in view.line
+
+
+def test_confusion_figure_labels_every_class():
+    fig = confusion_figure([[3, 1], [0, 4]], ("cat", "dog"))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog"]
+    assert np.array_equal(ax.images[0].get_array(), [[3, 1], [0, 4]])
+
+
+def test_curves_figure_draws_one_line_per_curve():
+    steps = [{"step": s, "value": 1 / s, "curve": "train loss"} for s in (1, 2, 3)]
+    fig = curves_figure(steps, [])
+    loss, acc = fig.axes
+    assert [list(line.get_xdata()) for line in loss.get_lines()] == [[1, 2, 3]] and not acc.get_lines()
+
+
+def _numbers(text: str) -> list[int]:
+    """Every '= N' result in a formula text, in order."""
+    return [int(n.replace(",", "")) for n in re.findall(r"= ([\d,]+)", text)]
+
+
+def test_first_conv_worked_matches_the_real_layer():
+    from cnndemo.models import get_model, model_info
+    model, info = get_model("alexnet_cifar"), model_info("alexnet_cifar")
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    out = conv(torch.zeros(1, *info.input_size))
+    size, params = _numbers(first_conv_worked(model, info))
+    assert size == out.shape[-1] and params == sum(p.numel() for p in conv.parameters())
+    assert first_conv_worked(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), info) == ""
+
+
+def test_formulas_text_numbers_are_the_real_layers():
+    alexnet_first = nn.Conv2d(3, 64, 11, stride=4, padding=2)
+    one_by_one, dense = nn.Conv2d(1024, 10, 1), nn.Linear(1024 * 8 * 8, 10, bias=False)
+    size, params, fc, conv = _numbers(formulas_text())
+    assert size == alexnet_first(torch.zeros(1, 3, 256, 256)).shape[-1]
+    assert params == sum(p.numel() for p in alexnet_first.parameters())
+    assert fc == dense.weight.numel() and conv == sum(p.numel() for p in one_by_one.parameters())
