@@ -400,11 +400,11 @@ def test_playground_refuses_impossible_settings(args, words):
 
 def test_story_reads_the_sidecars_and_computes_the_rest():
     from cnndemo import checkpoints
-    from cnndemo.models.weights import shipped_checkpoint
+    from cnndemo.models.spec import shipped_path
     rows = learn.story(["lenet5", "efficientnet_lite0", "resnet18_cifar"])
     assert [r.model for r in rows] == ["lenet5", "resnet18_cifar", "efficientnet_lite0"]  # by year
     lenet, resnet, lite = rows
-    acc = checkpoints.read_meta(shipped_checkpoint("resnet18_cifar"))["metrics"]["test_acc"]
+    acc = checkpoints.read_meta(shipped_path("resnet18_cifar"))["metrics"]["test_acc"]
     assert resnet.accuracy.startswith(f"{100 * acc:.2f} %") and resnet.depth == 18
     assert lite.accuracy == "ImageNet weights (package)" and lite.year == learn.FAMILIES["EfficientNet"][0]
     assert lenet.params == sum(p.numel() for p in models.get_model("lenet5").parameters())

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
-from cnndemo import checkpoints
 from cnndemo.models import list_models, model_info
-from cnndemo.models.weights import shipped_checkpoint
+from cnndemo.models.spec import WeightsKind
 
 # family -> (year published, the idea it introduced); the order is the story's
 FAMILIES = {
@@ -52,15 +51,17 @@ def story_models() -> list[str]:
 
 
 def _result(name: str) -> str | None:
-    """What the model reached here: the sidecar's test accuracy, or the packaged ImageNet weights; else None."""
-    if model_info(name).pretrained == "package":
+    """What the model reached here: its shipped checkpoint's test accuracy (from the sidecar), or the packaged
+    ImageNet weights; None for anything else (torchvision's own figures were not reached here)."""
+    spec = model_info(name).weights
+    if spec.kind is WeightsKind.PACKAGE:
         return "ImageNet weights (package)"
-    path = shipped_checkpoint(name)
-    if not path.is_file():
+    if spec.kind is not WeightsKind.CHECKPOINT or not spec.is_here():
         return None
-    meta = checkpoints.read_meta(path)
-    acc = (meta.get("metrics") or {}).get("test_acc")
-    return None if acc is None else f"{100 * acc:.2f} % ({meta.get('dataset', model_info(name).dataset)} test)"
+    recorded = spec.metrics()
+    if recorded is None or recorded.test_acc is None:
+        return None
+    return f"{100 * recorded.test_acc:.2f} % ({spec.dataset_label} test)"
 
 
 @functools.lru_cache(maxsize=64)
