@@ -14,11 +14,11 @@ from .playground import Playground, playground
 from .shapes import LayerRow, field_text, row_formula, shape_trace
 from .softmax import SoftmaxRow, SoftmaxView, softmax_text, softmax_view
 from .story import FAMILIES, StoryRow, story, story_models
-from .trace import Call, Field, Step, Trace, Tracer, merge, trace
+from .trace import Call, Field, Step, Trace, Tracer, merge, shape_model, trace
 
 __all__ = ["Block", "BlockView", "Branch", "Call", "ChannelTerm", "ConvStep", "FAMILIES", "Field", "FiltersView",
            "FollowStep", "HeadView", "LayerRow", "Playground", "SoftmaxRow", "SoftmaxView", "Step", "StoryRow",
            "Trace", "Tracer", "block_rows", "block_tree", "block_view", "conv_layers", "conv_step", "diagram_svg",
            "field_text", "find", "first_filters", "head_text", "head_view", "merge", "playground",
            "reduction_saving", "row_formula", "shape_trace", "softmax_text", "softmax_view", "stacked_3x3", "story",
-           "story_models", "trace", "visible", "walk"]
+           "shape_model", "story_models", "trace", "visible", "walk"]

@@ -83,7 +83,7 @@ def _params(steps: tuple[Step, ...]) -> int:
 
 
 def _value_at_peak(tr: Trace, *tags: int) -> tuple[tuple[int, ...], list[float]]:
-    """The position of the largest value of the first tensor and every tensor's value there."""
+    """The position of the largest |value| of the first tensor and every tensor's value there."""
     first = tr.tensor(tags[0])
     pos = np.unravel_index(int(first.abs().argmax()), tuple(first.shape))
     return tuple(int(p) for p in pos[1:]), [float(tr.tensor(t)[pos]) for t in tags]
@@ -106,7 +106,7 @@ def residual_view(tr: Trace, block: str, kind: str) -> BlockView:
                 Branch("x + F(x)", (add.name,), add.out_shape, _maps(tr, add.output, "+ ")))
     if add.output != call.output:
         branches += (Branch("block output", (), call.out_shape, _maps(tr, call.output, "out ")),)
-    pos, (fx, sx, total) = _value_at_peak(tr, residual, short, add.output)
+    pos, (total, fx, sx) = _value_at_peak(tr, add.output, residual, short)
     facts = (f"F(x) {_hw(add.in_shapes[0])} and the shortcut {_hw(add.in_shapes[1])} have the same shape, so they "
              f"can be added element by element.",
              f"At channel {pos[0]}, row {pos[1]}, column {pos[2]}: {fx:.4f} + {sx:.4f} = {total:.4f}.",

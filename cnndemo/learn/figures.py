@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -32,8 +33,7 @@ def conv_step_figure(step, rows: int = 3) -> Figure:
 def _where(ax, step) -> None:
     """The top channel's input near the window: pink cells are padding, red the window, dashed the next one."""
     data = np.ma.masked_invalid(step.around)
-    cmap = _cmap("gray")
-    cmap.set_bad("#f4b6c2")
+    cmap = matplotlib.colormaps["gray"].with_extremes(bad="#f4b6c2")  # pink: the padding (NaN)
     r0, c0 = step.origin
     h, w = step.around.shape
     ax.imshow(data, cmap=cmap, extent=(c0 - 0.5, c0 + w - 0.5, r0 + h - 0.5, r0 - 0.5))
@@ -61,12 +61,6 @@ def _numbers(ax, data: np.ndarray, title: str, padded: np.ndarray | None) -> Non
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-
-
-def _cmap(name: str):
-    """A copy of a matplotlib colour map that may be changed."""
-    import matplotlib
-    return matplotlib.colormaps[name].copy()
 
 
 def filters_image(weight: np.ndarray, maps: np.ndarray, limit: int = 32, tile: int = 56) -> np.ndarray:

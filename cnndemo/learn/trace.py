@@ -410,3 +410,11 @@ def trace(model: nn.Module, x: torch.Tensor, keep: Iterable[str] = (), keep_insi
     """Trace one forward of x through model (see Tracer); the model is left as it was found."""
     with Tracer(model, keep, keep_inside, follow, until) as tracer:
         return tracer.run(x)
+
+
+def shape_model(info) -> tuple[nn.Module, torch.Tensor]:
+    """A model's architecture on shape-only 'meta' tensors, and an input of its size: a trace of these gives every
+    shape, window and receptive field without weights, arithmetic or the shared (served) model."""
+    with torch.device("meta"):
+        model = info.builder(num_classes=info.num_classes).eval()
+    return model, torch.empty(1, *info.input_size, device="meta")
