@@ -79,7 +79,8 @@ def conv_step(model: nn.Module, inputs: torch.Tensor, layer: str, channel: int, 
               top: int = 6) -> ConvStep:
     """Work out output[channel, y, x] of Conv2d `layer` for this model input, from one traced forward."""
     conv = _conv(model, layer)
-    tr = trace(model, inputs, keep=(layer,), follow=layer)
+    with exact_convolutions():
+        tr = trace(model, inputs, keep=(layer,), follow=layer)
     step = next((s for s in tr.steps if s.name == layer), None)
     if step is None or step.window is None:
         raise BadInputError(f"layer {layer!r} does not run for this input; pick another convolution")
@@ -117,6 +118,13 @@ def _around(plane: np.ndarray, rows: tuple[int, ...], cols: tuple[int, ...], w: 
     ir0, ic0 = max(r0, 0), max(c0, 0)
     out[ir0 - r0:min(r1, h) - r0, ic0 - c0:min(c1, wd) - c0] = plane[ir0:min(r1, h), ic0:min(c1, wd)]
     return out, (r0, c0)
+
+
+def exact_convolutions():
+    """A context with cuDNN's TF32 off: on a GPU the traced activation is then true float32, as the worked sum
+    (TF32 keeps 10 mantissa bits and would differ from it by about 1e-3)."""
+    b = torch.backends.cudnn
+    return b.flags(enabled=b.enabled, benchmark=b.benchmark, deterministic=b.deterministic, allow_tf32=False)
 
 
 def _conv(model: nn.Module, layer: str) -> nn.Conv2d:

@@ -231,7 +231,7 @@ def receptive(ctx: AppContext, shapes: Shapes):
     return receptive_field
 
 
-def explainer_of_output(ctx: AppContext):
+def first_and_last(ctx: AppContext):
     """The private event: the first layer's filters next to their maps, and the softmax of this image."""
     @ctx.guarded("filters_softmax")
     def filters_softmax(image, name: str):
@@ -377,7 +377,7 @@ def _wire_image(ctx: AppContext, shapes: Shapes, ui: SimpleNamespace) -> None:
     block_io = ([ui.image, ui.model, ui.block], [ui.block_md, ui.block_maps, ui.block_table])
     conv_io = ([ui.image, ui.model, ui.layer, ui.channel, ui.y, ui.x], [ui.conv_md, ui.conv_plot, ui.conv_json])
     side_io = ([ui.image, ui.model], [ui.filters, ui.filters_md, ui.softmax_md, ui.softmax_table])
-    block, conv, side = blocker(ctx), conv_stepper(ctx), explainer_of_output(ctx)
+    block, conv, side = blocker(ctx), conv_stepper(ctx), first_and_last(ctx)
     ui.block.input(redrawer(shapes), [ui.model, ui.depth, ui.block], ui.svg, api_visibility="private") \
         .then(block, *block_io, api_name="block", **ctx.shared)
     ui.work.click(conv, *conv_io, api_name="conv_step", **ctx.shared)
