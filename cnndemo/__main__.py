@@ -13,7 +13,7 @@ from .errors import BadInputError
 
 # TrainConfig fields whose default is None, with the type a command-line value converts to
 _OPTIONAL_TYPES = {"time_budget_s": float, "image_size": int, "data_root": str, "limit_per_class": int,
-                   "test_limit_per_class": int, "threads": int}
+                   "test_limit_per_class": int, "threads": int, "lr": float}
 _ALIASES = {"time_budget_s": ["--time-budget"]}
 
 

@@ -1,4 +1,5 @@
-"""Built-in data sets (MNIST, Fashion-MNIST, CIFAR-10) and user archives, loaded once into uint8 tensors."""
+"""Built-in data sets (MNIST, Fashion-MNIST, CIFAR-10, and shapes drawn by code) and user archives, loaded once
+into uint8 tensors."""
 from __future__ import annotations
 
 import functools
@@ -13,10 +14,13 @@ from typing import Iterator
 import torch
 
 from ..errors import BadInputError
+from . import shapes
 from .archive import ArchiveLimits, load_image_folder_archive
 from .tensors import TensorData, per_class_subset, split_holdout
 
 BUILTIN = ("mnist", "fashion_mnist", "cifar10")
+OFFLINE = (shapes.NAME,)  # drawn by code: no download and no data folder
+DATASETS = (*BUILTIN, *OFFLINE)  # every name load_splits takes besides an archive path
 CIFAR_ARCHIVE = "cifar10-jpeg.tar.gz"
 DOWNLOAD_TIMEOUT_S = 20.0
 
@@ -191,17 +195,19 @@ def load_splits(dataset: str, settings: DataSettings = DataSettings()) -> Splits
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, split: str = "train",
                  settings: DataSettings = DataSettings()) -> TensorData:
-    """One split of mnist, fashion_mnist or cifar10 as uint8 tensors (subset per settings)."""
-    if name not in BUILTIN:
-        raise BadInputError(f"unknown data set {name!r}; choose one of {', '.join(BUILTIN)} or an archive path")
+    """One split of a built-in data set (DATASETS) as uint8 tensors (subset per settings)."""
+    if name not in DATASETS:
+        raise BadInputError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} or an archive path")
     if split not in ("train", "test"):
         raise BadInputError(f"split must be 'train' or 'test', not {split!r}")
+    limit = settings.limit_per_class if split == "train" else settings.test_limit_per_class
+    if name == shapes.NAME:
+        return per_class_subset(shapes.load(split), limit)
     base = data_root(root or settings.root)
     if name == "cifar10" and not (base / "cifar-10-batches-py").is_dir() and (base / CIFAR_ARCHIVE).is_file():
         s = load_archive_splits(base / CIFAR_ARCHIVE, settings)
         d = s.train if split == "train" else s.test
         return TensorData(d.images, d.labels, d.classes, "cifar10")
-    limit = settings.limit_per_class if split == "train" else settings.test_limit_per_class
     return per_class_subset(_builtin_in_memory(name, str(base), split, settings.download), limit)
 
 
