@@ -194,8 +194,8 @@ def _work(tr: Trace, step: Step, pos: tuple[int, int, int], v: float) -> FollowS
 def _batch_norm(bn: nn.modules.batchnorm._BatchNorm, c: int, v: float) -> tuple[float, str]:
     """(v - mean) / sqrt(var + eps) * gamma + beta with the layer's running statistics."""
     mean, var = float(bn.running_mean[c]), float(bn.running_var[c])
-    gamma = float(bn.weight[c]) if bn.weight is not None else 1.0
-    beta = float(bn.bias[c]) if bn.bias is not None else 0.0
+    gamma = float(bn.weight.detach()[c]) if bn.weight is not None else 1.0
+    beta = float(bn.bias.detach()[c]) if bn.bias is not None else 0.0
     value = (v - mean) / np.sqrt(var + bn.eps) * gamma + beta
     return value, (f"({v:.4f} - {mean:.4f}) / sqrt({var:.4f} + {bn.eps:g}) x {gamma:.4f} + {beta:.4f} "
                    f"= {value:.4f}")

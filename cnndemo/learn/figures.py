@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -32,8 +33,7 @@ def conv_step_figure(step, rows: int = 3) -> Figure:
 def _where(ax, step) -> None:
     """The top channel's input near the window: pink cells are padding, red the window, dashed the next one."""
     data = np.ma.masked_invalid(step.around)
-    cmap = _cmap("gray")
-    cmap.set_bad("#f4b6c2")
+    cmap = matplotlib.colormaps["gray"].with_extremes(bad="#f4b6c2")  # pink: the padding (NaN)
     r0, c0 = step.origin
     h, w = step.around.shape
     ax.imshow(data, cmap=cmap, extent=(c0 - 0.5, c0 + w - 0.5, r0 + h - 0.5, r0 - 0.5))
@@ -43,8 +43,8 @@ def _where(ax, step) -> None:
         if left + win.span(1) - 1 <= c0 + w - 1:
             ax.add_patch(Rectangle((left - 0.5, step.rows[0] - 0.5), win.span(1), win.span(0), fill=False,
                                    **style))
-    ax.set_title(f"input channel {step.terms[0].channel}: window (red), next window one stride of "
-                 f"{win.stride[1]} on (dashed); pink = padding", fontsize=8, wrap=True)
+    ax.set_title(f"input channel {step.terms[0].channel} around the window (red)\nnext window: one stride "
+                 f"({win.stride[1]}) on, dashed; pink: padding", fontsize=8)
     ax.set_xlabel("input column")
     ax.set_ylabel("input row")
 
@@ -56,17 +56,11 @@ def _numbers(ax, data: np.ndarray, title: str, padded: np.ndarray | None) -> Non
     if data.size <= NUMBERS_UP_TO:
         for (i, j), v in np.ndenumerate(data):
             pad = padded is not None and padded[i, j]
-            ax.text(j, i, "pad\n0" if pad else f"{v:.2f}", ha="center", va="center", fontsize=7,
-                    color="#a0005a" if pad else "black")
+            ink = "#a0005a" if pad else ("white" if abs(v) > 0.6 * span else "black")
+            ax.text(j, i, "pad\n0" if pad else f"{v:.2f}", ha="center", va="center", fontsize=7, color=ink)
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-
-
-def _cmap(name: str):
-    """A copy of a matplotlib colour map that may be changed."""
-    import matplotlib
-    return matplotlib.colormaps[name].copy()
 
 
 def filters_image(weight: np.ndarray, maps: np.ndarray, limit: int = 32, tile: int = 56) -> np.ndarray:
@@ -134,9 +128,14 @@ def playground_figure(result) -> Figure:
             taps = [start + i * result.dilation for i in range(result.kernel)]
             left.scatter([t for t in taps for _ in taps], [t for _ in taps for t in taps], s=12,
                          color=style["edgecolor"])
-    left.set_title(f"input {result.size}x{result.size} (grey), padding {p} (white)", fontsize=9)
+    left.set_title(f"padded input: {result.size}x{result.size} pixels (grey), padding {p} (white); dots: the "
+                   f"kernel's taps", fontsize=9)
     left.legend(loc="lower right", fontsize=7)
-    right.imshow(np.zeros((result.out, result.out)), cmap="Blues", vmin=0, vmax=1)
+    cells = np.full((result.out, result.out, 3), 0.93)
+    cells[0, 0] = (0.84, 0.15, 0.16)  # what the first window gives
+    if result.out > 1:
+        cells[0, 1] = (1.0, 0.65, 0.0)  # and the next one
+    right.imshow(cells)
     right.set_title(f"output {result.out}x{result.out}", fontsize=9)
     for ax in (left, right):
         ax.set_xticks(range(ax.get_images()[0].get_array().shape[1]))

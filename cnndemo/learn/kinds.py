@@ -62,11 +62,19 @@ def container_kind(name: str, module: nn.Module, trace: Trace) -> str:
 
 
 def _residual(step, call, trace: Trace) -> bool:
-    """An addition of the block's input (or a projection of it) and a branch that went through a convolution."""
-    if step.kind != "addition" or len(step.inputs) != 2:
-        return False
-    return any(trace.from_input(t, call) for t in step.inputs) and any(
-        trace.through_conv(t, call) for t in step.inputs)
+    """An addition of the block's input (or a projection of it) and a separate branch through a convolution."""
+    return shortcut(step, call, trace) is not None
+
+
+def shortcut(step, call, trace: Trace) -> tuple[int, int] | None:
+    """(shortcut, residual branch) tensor tags of a residual addition, else None."""
+    if step.kind != "addition" or len(step.inputs) != 2 or step.inputs[0] == step.inputs[1]:
+        return None
+    for short, other in (step.inputs, step.inputs[::-1]):
+        if trace.from_input(short, call) and trace.through_conv(other, call) \
+                and short not in trace.ancestor_tags(other, call):
+            return short, other
+    return None
 
 
 def _inception(step, call, trace: Trace) -> bool:

@@ -6,7 +6,6 @@ a TensorFlow-'same' convolution, LeNet's F.max_pool2d, a ResNet block's addition
 from __future__ import annotations
 
 import functools
-import itertools
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -93,6 +92,7 @@ class Call:
     rf: Field | None
     first: int
     last: int
+    first_tag: int = 0  # tensors tagged from here on were made inside this call
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +105,7 @@ class Trace:
     kept: Mapping[int, torch.Tensor] = field(repr=False)
     logits: torch.Tensor | None  # None when the trace stopped early (conv_step needs only the start)
     input_shape: tuple[int, ...]
+    links: Mapping[int, tuple[int, ...]] = field(default_factory=dict, repr=False)  # tag -> inputs of non-steps
     _kinds: dict = field(default_factory=dict, repr=False)
 
     def call(self, name: str) -> Call | None:
@@ -128,15 +129,20 @@ class Trace:
         return self.kept[tag]
 
     def ancestors(self, tag: int, call: Call) -> list[Step]:
-        """The steps inside call that this tensor was computed from (nearest first)."""
+        """The steps inside call that this tensor was computed from (nearest first), through any operation."""
+        return [s for s in (self.producer(t) for t in self.ancestor_tags(tag, call)) if s is not None]
+
+    def ancestor_tags(self, tag: int, call: Call) -> list[int]:
+        """The tensors made inside call that this tensor was computed from, itself included (nearest first)."""
         seen, order, todo = set(), [], [tag]
         while todo:
-            step = self.producer(todo.pop(0))
-            if step is None or not call.first <= step.index < call.last or step.index in seen:
+            t = todo.pop(0)
+            if t in seen or t < call.first_tag or t in call.inputs:
                 continue
-            seen.add(step.index)
-            order.append(step)
-            todo += list(step.inputs)
+            seen.add(t)
+            order.append(t)
+            step = self.producer(t)
+            todo += list(step.inputs) if step is not None else list(self.links.get(t, ()))
         return order
 
     def through_conv(self, tag: int, call: Call) -> bool:
@@ -204,19 +210,20 @@ class Tracer(ModelGuard):
 
     keep: module names whose input and output are kept; keep_inside: modules whose direct children's and own
     steps' outputs are kept; follow: a layer after which the normalisation, activation and pooling that come next
-    are kept, and the trace stops."""
+    are kept, and the trace stops; until: a module after whose first call the trace stops."""
 
     def __init__(self, model: nn.Module, keep: Iterable[str] = (), keep_inside: Iterable[str] = (),
-                 follow: str | None = None) -> None:
+                 follow: str | None = None, until: str | None = None) -> None:
         super().__init__(model)
-        self.keep, self.keep_inside, self.follow = set(keep), set(keep_inside), follow
+        self.keep, self.keep_inside, self.follow, self.until = set(keep), set(keep_inside), follow, until
         self.busy, self.steps, self.kept = False, [], {}
         self.calls: dict[str, list[Call]] = {}
         self._tags: dict[int, tuple[weakref.ref, int, Field]] = {}
-        self._serial = itertools.count(1)
+        self._next_tag = 1
         self._pads: dict[int, list[int]] = {}
         self._stack: list[dict] = []
         self._chain: list[int] | None = None
+        self._links: dict[int, tuple[int, ...]] = {}
         self._ops: dict[str, int] = {}
         self._leaves = {id(m) for m in model.modules() if next(m.children(), None) is None}
 
@@ -233,12 +240,13 @@ class Tracer(ModelGuard):
         except _Stop:
             pass
         calls = {n: tuple(c) for n, c in self.calls.items()}
-        return Trace(self.model, tuple(self.steps), calls, dict(self.kept), logits, tuple(x.shape))
+        return Trace(self.model, tuple(self.steps), calls, dict(self.kept), logits, tuple(x.shape),
+                     links=dict(self._links))
 
     # ---- tensor tags: a serial number and a receptive field per tensor (ids are reused, tags are not) ----
     def _tag(self, t: torch.Tensor, f: Field) -> int:
         """Give t a new tag with field f."""
-        tag = next(self._serial)
+        tag, self._next_tag = self._next_tag, self._next_tag + 1
         self._tags[id(t)] = (weakref.ref(t), tag, f)
         return tag
 
@@ -262,6 +270,8 @@ class Tracer(ModelGuard):
         window = window_of_op(name, args, kwargs, self._pads.get(ins[0][1][0], (0, 0, 0, 0)))
         f = self._op_field(name, [tf[1] for _, tf in ins], window, ins[0][0], outs[0])
         tags = [self._tag(t, f) for t in outs]
+        for tag in tags:  # every operation links its output to its inputs (a step records them itself)
+            self._links[tag] = tuple(tf[0] for _, tf in ins)
         if name == "pad":
             self._pads[tags[0]] = [a + b for a, b in zip(self._pads.get(ins[0][1][0], [0] * 4),
                                                          (list(args[1]) + [0, 0, 0, 0])[:4])]
@@ -304,6 +314,7 @@ class Tracer(ModelGuard):
             ins = [(t, self._tag_of(t)) for t in _tensors(args)]
             ins = [(t, tf[0]) for t, tf in ins if tf is not None]
             self._stack.append({"name": name, "leaf": id(module) in self._leaves, "first": len(self.steps),
+                                "first_tag": self._next_tag,
                                 "ins": ins, "window": None})
         return hook
 
@@ -336,13 +347,15 @@ class Tracer(ModelGuard):
         in_shape = tuple(top["ins"][0][0].shape) if top["ins"] else None
         call = Call(name, tuple(t for _, t in top["ins"]), tf[0] if tf else None, in_shape,
                     tuple(out.shape) if out is not None else None, tf[1] if tf else None, top["first"],
-                    len(self.steps))
+                    len(self.steps), top["first_tag"])
         self.calls.setdefault(name, []).append(call)
         parent = self._stack[-1]["name"] if self._stack else None
         if out is not None and (name in self.keep or parent in self.keep_inside):
             self._keep(call.output, out)
             if top["ins"]:
                 self._keep(top["ins"][0][1], top["ins"][0][0])
+        if name == self.until:
+            raise _Stop
 
     def _add_step(self, step: Step, x: torch.Tensor, out: torch.Tensor | None, keep: bool) -> None:
         """Append a step, keep its tensors when asked, and follow the layer conv_step works out."""
@@ -393,7 +406,15 @@ def _adaptive_field(f: Field, in_hw: tuple[int, int], out_hw: tuple[int, int]) -
 
 
 def trace(model: nn.Module, x: torch.Tensor, keep: Iterable[str] = (), keep_inside: Iterable[str] = (),
-          follow: str | None = None) -> Trace:
+          follow: str | None = None, until: str | None = None) -> Trace:
     """Trace one forward of x through model (see Tracer); the model is left as it was found."""
-    with Tracer(model, keep, keep_inside, follow) as tracer:
+    with Tracer(model, keep, keep_inside, follow, until) as tracer:
         return tracer.run(x)
+
+
+def shape_model(info) -> tuple[nn.Module, torch.Tensor]:
+    """A model's architecture on shape-only 'meta' tensors, and an input of its size: a trace of these gives every
+    shape, window and receptive field without weights, arithmetic or the shared (served) model."""
+    with torch.device("meta"):
+        model = info.builder(num_classes=info.num_classes).eval()
+    return model, torch.empty(1, *info.input_size, device="meta")
