@@ -169,12 +169,17 @@ def load_into(model: nn.Module, path: str | os.PathLike, *, arch: str | None = N
     if arch is not None and meta.get("arch") != arch:
         raise BadInputError(f"This checkpoint was trained for {meta.get('arch')!r}, not {arch!r}; "
                             f"pick the {meta.get('arch')!r} model to use it.")
+    fit_state(model, state, "The checkpoint")
+    return meta
+
+
+def fit_state(model: nn.Module, state: Mapping[str, torch.Tensor], what: str = "The checkpoint") -> None:
+    """Load state into model, cast to the model's dtypes; BadInputError naming what on any key/shape mismatch."""
     target = model.state_dict()
     problems = state_mismatch(target, state)
     if problems:
-        raise BadInputError(f"The checkpoint does not fit {type(model).__name__}: " + "; ".join(problems))
+        raise BadInputError(f"{what} does not fit {type(model).__name__}: " + "; ".join(problems))
     model.load_state_dict({k: v.to(target[k].dtype) for k, v in state.items()}, strict=True)
-    return meta
 
 
 def state_mismatch(expected: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor], limit: int = 3) -> list[str]:

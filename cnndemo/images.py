@@ -192,29 +192,12 @@ def to_model_image(img: Image.Image, channels: int) -> Image.Image:
 
 
 def model_input_image(img: Image.Image, info: ModelInfo) -> Image.Image:
-    """The picture exactly as the model sees it: colour mode, resize and (for ImageNet models) centre crop."""
-    c, h, w = info.input_size
-    img = to_model_image(img, c)
-    if info.dataset != "imagenet":
-        return img.resize((w, h), Image.Resampling.BILINEAR)
-    return _center_crop(_resize_shorter(img, round(min(h, w) * 256 / 224)), h, w)
-
-
-def _resize_shorter(img: Image.Image, short: int) -> Image.Image:
-    """Resize so the shorter side is `short`, keeping the aspect ratio (as torchvision's Resize(int))."""
-    w, h = img.size
-    if w <= h:
-        size = (short, max(1, int(short * h / w)))
-    else:
-        size = (max(1, int(short * w / h)), short)
-    return img.resize(size, Image.Resampling.BILINEAR)
-
-
-def _center_crop(img: Image.Image, h: int, w: int) -> Image.Image:
-    """The central h x w part (rounded as torchvision's CenterCrop)."""
-    iw, ih = img.size
-    left, top = round((iw - w) / 2.0), round((ih - h) / 2.0)
-    return img.crop((left, top, left + w, top + h))
+    """The picture exactly as the model sees it: colour mode, then the resize and crop its weights spec says."""
+    spec = info.weights
+    img = to_model_image(img, spec.input_size[0])
+    resized = img.resize(spec.resized_size(*img.size), Image.Resampling[spec.interpolation.upper()])
+    box = spec.crop_in_resized(*resized.size)
+    return resized if box == (0, 0, *resized.size) else resized.crop(box)
 
 
 def to_tensor(img: Image.Image, info: ModelInfo) -> torch.Tensor:
@@ -224,16 +207,6 @@ def to_tensor(img: Image.Image, info: ModelInfo) -> torch.Tensor:
     mean = torch.tensor(info.mean, dtype=torch.float32).view(-1, 1, 1)
     std = torch.tensor(info.std, dtype=torch.float32).view(-1, 1, 1)
     return ((x - mean) / std).unsqueeze(0)
-
-
-def denormalize(x: torch.Tensor, info: ModelInfo) -> np.ndarray:
-    """Undo the normalisation of a [1, C, H, W] or [C, H, W] tensor: a uint8 HxWx3 picture."""
-    x = x.detach().float().cpu()
-    x = x[0] if x.dim() == 4 else x
-    mean = torch.tensor(info.mean, dtype=torch.float32).view(-1, 1, 1)
-    std = torch.tensor(info.std, dtype=torch.float32).view(-1, 1, 1)
-    arr = ((x * std + mean).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
 
 
 def to_display(img: Image.Image, info: ModelInfo) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Architecture summaries (a torchsummary-style table via torchinfo) and the seed's shape and parameter formulas."""
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Sequence
@@ -127,12 +128,15 @@ def _unique_params(model: nn.Module) -> list[torch.Tensor]:
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
-                     ceil_mode: bool = False) -> int:
-    """The seed's out = (in - k + 2p)/s + 1, floored (with dilation: k becomes d*(k-1)+1; ceil for ceil-mode pools)."""
+                     ceil_mode: bool = False, padding_after: int | None = None) -> int:
+    """The seed's out = (in - k + 2p)/s + 1, floored (with dilation: k becomes d*(k-1)+1; ceil for ceil-mode pools).
+
+    padding_after, when given, is the padding at the bottom / right end (TensorFlow 'same' pads one more there)."""
     span = dilation * (kernel - 1) + 1
-    out = (size - span + 2 * padding) // stride + 1
+    room = size + padding + (padding if padding_after is None else padding_after) - span
+    out = room // stride + 1
     if ceil_mode:
-        out = -(-(size - span + 2 * padding) // stride) + 1
+        out = -(-room // stride) + 1
         out -= (out - 1) * stride >= size + padding  # PyTorch: the last window must start inside the input
     if out < 1:
         raise ValueError(f"a {kernel}x{kernel} kernel (dilation {dilation}) does not fit an input of {size} "
@@ -151,11 +155,127 @@ def linear_params(n_in: int, n_out: int, bias: bool = True) -> int:
     return n_in * n_out + (n_out if bias else 0)
 
 
+@dataclass(frozen=True)
+class Window:
+    """Where one convolution or pooling window slides, per axis (height, width), as the layer's forward runs it."""
+
+    op: str  # "conv2d", "max_pool2d" or "avg_pool2d"
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pad_before: tuple[int, int]  # top, left
+    pad_after: tuple[int, int]  # bottom, right (one more than pad_before for TensorFlow 'same' at stride 2)
+    dilation: tuple[int, int] = (1, 1)
+    ceil_mode: bool = False
+    groups: int = 1
+
+    def span(self, axis: int) -> int:
+        """Input pixels one window covers along axis: d*(k - 1) + 1."""
+        return self.dilation[axis] * (self.kernel[axis] - 1) + 1
+
+    def out_size(self, in_hw: tuple[int, int]) -> tuple[int, int]:
+        """The output height and width for an input of in_hw."""
+        return tuple(conv_output_size(in_hw[i], self.kernel[i], self.stride[i], self.pad_before[i],
+                                      self.dilation[i], self.ceil_mode, self.pad_after[i]) for i in (0, 1))
+
+
+# positional parameters of the window operations, as torch.nn.functional declares them
+_WINDOW_ARGS = {
+    "conv2d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+    "max_pool2d": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+    "avg_pool2d": ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+}
+
+
+def window_of_op(op: str, args: Sequence, kwargs: dict, pads: Sequence[int] = (0, 0, 0, 0)) -> Window | None:
+    """The Window of one F.conv2d / F.max_pool2d / F.avg_pool2d call (after an F.pad of pads: left, right,
+    top, bottom); None for any other operation."""
+    if op not in _WINDOW_ARGS:
+        return None
+    a = {**dict(zip(_WINDOW_ARGS[op], args)), **kwargs}
+    k = tuple(a["weight"].shape[-2:]) if op == "conv2d" else _pair(a["kernel_size"])
+    s = _pair(a.get("stride") or (1 if op == "conv2d" else k))  # pooling with stride=None strides by its kernel
+    d = _pair(a.get("dilation", 1))
+    before, after = _op_padding(a.get("padding", 0), k, d)
+    return Window(op, k, s, (before[0] + pads[2], before[1] + pads[0]), (after[0] + pads[3], after[1] + pads[1]),
+                  d, bool(a.get("ceil_mode", False)), int(a.get("groups", 1)))
+
+
+def _op_padding(padding: int | Sequence[int] | str, k: tuple[int, int],
+                d: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(before, after) padding per axis of a padding argument; PyTorch's 'same' puts the odd pixel after."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        total = [d[i] * (k[i] - 1) for i in (0, 1)]
+        return (total[0] // 2, total[1] // 2), (total[0] - total[0] // 2, total[1] - total[1] // 2)
+    p = _pair(padding)
+    return p, p
+
+
+class _WindowProbe(torch.overrides.TorchFunctionMode):
+    """Records the first window operation a forward runs, with any F.pad applied just before it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pads, self.window = [0, 0, 0, 0], None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name == "pad" and self.window is None:
+            self.pads = [a + b for a, b in zip(self.pads, (list(args[1]) + [0, 0, 0, 0])[:4])]
+        elif self.window is None:
+            self.window = window_of_op(name, args, kwargs, self.pads)
+        return func(*args, **kwargs)
+
+
+def layer_window(layer: nn.Module, in_hw: tuple[int, int]) -> Window | None:
+    """The Window a conv / pooling layer really applies to an input of in_hw, read from its own forward.
+
+    The forward runs on shape-only 'meta' tensors (no arithmetic, no hooks fired, the layer untouched), so padding
+    computed inside forward (TensorFlow 'same') is seen exactly as the layer does it."""
+    probe = copy.copy(layer)
+    with torch.no_grad():
+        probe._parameters = {k: None if v is None else v.to("meta") for k, v in layer._parameters.items()}
+        probe._buffers = {k: None if v is None else v.to("meta") for k, v in layer._buffers.items()}
+        x = torch.empty(1, getattr(layer, "in_channels", 1), *in_hw, device="meta")
+        recorder = _WindowProbe()
+        try:
+            with recorder:
+                probe.forward(x)
+        except (RuntimeError, NotImplementedError, TypeError, ValueError):
+            return recorder.window  # e.g. a window that does not fit: what was seen before the failure
+    return recorder.window
+
+
+def window_text(window: Window, in_hw: tuple[int, int]) -> str:
+    """The seed's formula filled in for a Window on an input of in_hw (one line, or height and width)."""
+    parts = [_formula_asym(n, window.kernel[i], window.stride[i], window.pad_before[i], window.pad_after[i],
+                           window.dilation[i], window.ceil_mode) if window.pad_before[i] != window.pad_after[i]
+             else _formula_1d(n, window.kernel[i], window.stride[i], window.pad_before[i], window.dilation[i],
+                              window.ceil_mode) for i, n in enumerate(in_hw)]
+    return parts[0] if parts[0] == parts[1] else f"height: {parts[0]}; width: {parts[1]}"
+
+
+def _formula_asym(size: int, k: int, s: int, before: int, after: int, d: int, ceil: bool) -> str:
+    """'out = (in - k + before + after)/s + 1 = out' for uneven padding (TensorFlow 'same')."""
+    k_text = str(k) if d == 1 else f"({d}*({k} - 1) + 1)"
+    exact = (size - (d * (k - 1) + 1) + before + after) % s == 0
+    rounded = "" if exact else f", rounded {'up' if ceil else 'down'}"
+    out = conv_output_size(size, k, s, before, d, ceil, padding_after=after)
+    return f"out = ({size} - {k_text} + {before} + {after})/{s} + 1 = {out} (padding {before} before, {after} after{rounded})"
+
+
 def formula_text(layer: nn.Module, in_hw: int | tuple[int, int]) -> str:
-    """The filled-in seed formula for a Conv2d or pooling layer, e.g. 'out = (224 - 7 + 2*3)/2 + 1 = 112'."""
+    """The filled-in seed formula for a Conv2d or pooling layer, e.g. 'out = (224 - 7 + 2*3)/2 + 1 = 112'.
+
+    The padding is the one the layer's forward really applies (read by layer_window), uneven padding included."""
     h, w = (in_hw, in_hw) if isinstance(in_hw, int) else in_hw
     if getattr(layer, "padding", 0) == "same":
         return f"padding='same' keeps the size: out = in = {h}" + ("" if h == w else f"x{w}")
+    window = layer_window(layer, (h, w))
+    if window is not None:
+        return window_text(window, (h, w))
     k = _pair(layer.kernel_size)
     s = _pair(getattr(layer, "stride", None) or k)  # pooling with stride=None strides by its kernel
     p = _pair(0 if getattr(layer, "padding", 0) == "valid" else getattr(layer, "padding", 0))

@@ -1,4 +1,5 @@
-"""The models a running app offers: the registry plus runs trained in this server, each with the best weights here."""
+"""The models a running app offers: the registry plus runs trained in this server, each with the best weights here,
+grouped for pickers by readiness (ready here, downloads on first use, untrained)."""
 from __future__ import annotations
 
 import threading
@@ -8,11 +9,13 @@ from pathlib import Path
 import torch.nn as nn
 
 from .errors import BadInputError, WeightsUnavailableError
-from .models import get_model, list_models, model_info
+from .models import get_model, list_models, load_checkpoint, model_info
 from .models._registry import ModelInfo
-from .models.weights import has_weights, load_checkpoint, shipped_input_size, weights_status
+from .models.download import Progress
+from .models.spec import CheckpointFile, Readiness, WeightsKind
 
 RUN_PREFIX = "run: "
+ORDER = (Readiness.READY, Readiness.DOWNLOAD, Readiness.UNTRAINED)
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,15 @@ class WeightsState:
 
     trained: bool
     status: str
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One model as a picker offers it."""
+
+    name: str
+    readiness: Readiness
+    label: str  # e.g. "efficientnet_lite0 — ImageNet, ready"
 
 
 class Zoo:
@@ -57,20 +69,39 @@ class Zoo:
                 return self._states[name]
             if name in self._runs:
                 return WeightsState(True, f"trained in this session: {self._runs[name][0].name}")
-        return WeightsState(has_weights(name), weights_status(name))
+        return WeightsState(model_info(name).weights.is_here(), model_info(name).weights.status())
 
-    def load(self, name: str) -> tuple[nn.Module, ModelInfo]:
-        """Build name with its best available weights; offline without weights it stays untrained, and says so."""
+    def readiness(self, name: str) -> Readiness:
+        """Ready, download or untrained, from the weights spec (and what an earlier load found out)."""
+        with self._lock:
+            known = self._states.get(name)
+        if known is not None:  # e.g. a download that failed offline: the model is untrained here
+            return Readiness.READY if known.trained else Readiness.UNTRAINED
+        return self.info(name).weights.readiness()
+
+    def grouped(self) -> list[ZooEntry]:
+        """Every model for a picker: ready here first, then downloads on first use, then untrained."""
+        entries = [ZooEntry(n, r, picker_label(n, self.info(n), r))
+                   for n in self.names() for r in [self.readiness(n)]]
+        return sorted(entries, key=lambda e: ORDER.index(e.readiness))  # stable: runs, then registry order
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(label, name) pairs in picker order, as gradio's Dropdown takes them."""
+        return [(e.label, e.name) for e in self.grouped()]
+
+    def load(self, name: str, progress: Progress | None = None) -> tuple[nn.Module, ModelInfo]:
+        """Build name with its best available weights; offline without weights it stays untrained, and says so.
+        progress hears about a download of torchvision weights."""
         with self._lock:
             run = self._runs.get(name)
         if run is not None:
             return _run_model(name, run[0])
         info = registry_info(name)
-        if info.pretrained is None:
+        if info.weights.kind is WeightsKind.NONE:
             return get_model(name), info
         try:
-            model = get_model(name, weights="default")
-            self._remember(name, WeightsState(True, weights_status(name)))
+            model = get_model(name, weights="default", progress=progress)
+            self._remember(name, WeightsState(True, info.weights.status()))
         except (WeightsUnavailableError, BadInputError) as err:
             model = get_model(name)
             self._remember(name, WeightsState(False, f"untrained (random weights): {err}"))
@@ -82,18 +113,32 @@ class Zoo:
             self._states[name] = state
 
 
+def picker_label(name: str, info: ModelInfo, readiness: Readiness) -> str:
+    """A short dropdown label: 'resnet18_cifar — CIFAR-10, ready (89.2 %)', 'resnet50 — ImageNet, downloads
+    97.8 MB', 'vgg11_cifar — untrained, shapes only'."""
+    spec = info.weights
+    if readiness is Readiness.UNTRAINED:
+        return f"{name} — untrained, shapes only"
+    if readiness is Readiness.DOWNLOAD:
+        return f"{name} — {spec.dataset_label}, downloads {spec.download_mb:.1f} MB"
+    recorded = spec.metrics()
+    score = f" ({recorded.test_acc * 100:.1f} %)" if recorded and recorded.test_acc else ""
+    return f"{name} — {spec.dataset_label}, ready{score}"
+
+
 def registry_info(name: str) -> ModelInfo:
     """A registry model's metadata, fed at the size its shipped checkpoint was trained and tested at."""
     info = model_info(name)
-    size = shipped_input_size(info)
-    return info if size is None else replace(info, input_size=size)
+    size = info.weights.tested_size()
+    return info if size is None else replace(info, weights=replace(info.weights, input_size=size))
 
 
 def _run_model(name: str, path: Path) -> tuple[nn.Module, ModelInfo]:
-    """A trained run's model and metadata (name, classes, normalisation from its sidecar)."""
+    """A trained run's model and metadata (name, classes, normalisation, input size, data set from its sidecar)."""
     model, meta = load_checkpoint(path)
     base = model_info(meta["arch"])
-    info = replace(base, name=name, classes=tuple(meta.get("classes") or base.classes),
-                   mean=tuple(meta.get("mean") or base.mean), std=tuple(meta.get("std") or base.std),
+    spec = replace(base.weights, source=CheckpointFile(path), state_hook=None, after_load=None,
+                   classes=tuple(meta.get("classes") or base.classes), mean=tuple(meta.get("mean") or base.mean),
+                   std=tuple(meta.get("std") or base.std), dataset=meta.get("dataset") or base.dataset,
                    input_size=tuple(meta.get("input_size") or base.input_size))
-    return model, info
+    return model, replace(base, name=name, weights=spec)

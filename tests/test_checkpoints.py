@@ -262,3 +262,14 @@ def test_checkpoints_module_never_calls_torch_load(monkeypatch, tmp_path):
     load_into(Tiny(), tmp_path / "m")
     with open(checkpoints.__file__, encoding="utf-8") as f:
         assert "torch.load" not in f.read()
+
+
+def test_fit_state_names_what_does_not_fit_and_casts_to_the_model():
+    source = _trained()
+    half = {k: v.half() if v.is_floating_point() else v for k, v in source.state_dict().items()}
+    target = Tiny()
+    checkpoints.fit_state(target, half, "tiny's weights")
+    assert all(v.dtype == source.state_dict()[k].dtype for k, v in target.state_dict().items())
+    assert torch.equal(target.fc.weight, source.fc.weight.half().float())
+    with pytest.raises(BadInputError, match="^tiny's weights does not fit Tiny: shape differs: fc.weight"):
+        checkpoints.fit_state(Tiny(n_out=5), half, "tiny's weights")

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import functional as TF
 
-from cnndemo.models import get_model, model_info
+from cnndemo.models import WeightsKind, get_model, model_info
 from cnndemo.models.efficientnet import SameConv2d
 
 CATS = set(range(281, 286))  # tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -20,11 +20,10 @@ def lite0():
 
 
 def _probs(model: torch.nn.Module, image) -> torch.Tensor:
-    """Class probabilities for an RGB array, preprocessed as the registry entry says (resize, crop, normalise)."""
-    info = model_info("efficientnet_lite0")
-    size = info.input_size[1]
-    img = TF.center_crop(TF.resize(Image.fromarray(image), size * 8 // 7), size)
-    x = TF.normalize(TF.to_tensor(img), info.mean, info.std)[None]
+    """Class probabilities for an RGB array, preprocessed by torchvision as the weights spec says."""
+    spec = model_info("efficientnet_lite0").weights
+    img = TF.center_crop(TF.resize(Image.fromarray(image), spec.resize_size), list(spec.crop_size))
+    x = TF.normalize(TF.to_tensor(img), spec.mean, spec.std)[None]
     with torch.no_grad():
         return model(x).softmax(1)[0]
 
@@ -58,7 +57,7 @@ def test_same_padding_gives_ceil_of_size_over_stride(size):
 def test_metadata_points_at_real_layers(lite0):
     info = model_info("efficientnet_lite0")
     names = dict(lite0.named_modules())
-    assert info.pretrained == "package" and info.num_classes == 1000
+    assert info.weights.kind is WeightsKind.PACKAGE and info.num_classes == 1000
     for layer in (info.cam_layer, info.head_layer, *info.feature_layers):
         assert layer in names
 

@@ -11,21 +11,32 @@ import pytest
 import torch
 from PIL import Image
 
-from cnndemo import images
+from cnndemo import catalog, images
 from cnndemo.errors import BadInputError
-from cnndemo.images import denormalize, open_image, to_display, to_model_image, to_tensor
-from cnndemo.models._registry import IMAGENET_MEAN, IMAGENET_STD, ModelInfo
+from cnndemo.images import open_image, to_display, to_model_image, to_tensor
+from cnndemo.models import ModelInfo, WeightsSpec
+
+IMAGENET_MEAN, IMAGENET_STD = catalog.IMAGENET.mean, catalog.IMAGENET.std
+_LAYERS = dict(family="t", builder=lambda **_: None, cam_layer="", feature_layers=(), head_layer="", note="")
 
 
 def _info(input_size, mean, std, dataset) -> ModelInfo:
-    """A registry-shaped entry without a real builder."""
-    return ModelInfo(name="t", family="t", builder=lambda **_: None, input_size=input_size, classes=("a", "b"),
-                     mean=mean, std=std, dataset=dataset, cam_layer="", feature_layers=(), head_layer="", note="")
+    """A registry-shaped entry without a real builder, in the flat form (preprocessing from the data set)."""
+    return ModelInfo(name="t", input_size=input_size, classes=("a", "b"), mean=mean, std=std, dataset=dataset,
+                     **_LAYERS)
 
 
 GREY = _info((1, 28, 28), (0.1307,), (0.3081,), "mnist")
 CIFAR = _info((3, 32, 32), (0.5, 0.4, 0.3), (0.2, 0.25, 0.3), "cifar10")
-IMAGENET = _info((3, 224, 224), IMAGENET_MEAN, IMAGENET_STD, "imagenet")
+IMAGENET = ModelInfo(name="t", weights=WeightsSpec.of(catalog.IMAGENET), **_LAYERS)
+
+
+def denormalize(x: torch.Tensor, info: ModelInfo) -> np.ndarray:
+    """Undo the normalisation of a [1, C, H, W] tensor: a uint8 HxWx3 picture (the app's is explain's)."""
+    mean = torch.tensor(info.mean).view(-1, 1, 1)
+    std = torch.tensor(info.std).view(-1, 1, 1)
+    arr = ((x[0] * std + mean).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
 
 
 def _gradient(w: int = 40, h: int = 30) -> Image.Image:
@@ -394,3 +405,39 @@ def test_display_matches_denormalized_tensor():
         back = denormalize(to_tensor(img, info), info)
         assert shown.dtype == np.uint8 and shown.shape == (*info.input_size[1:], 3)
         assert np.abs(shown.astype(int) - back.astype(int)).max() <= 1
+
+
+# ---- the region of the picture a model sees ----
+
+def _ramp(w: int, h: int) -> Image.Image:
+    """Red rises 1 level per pixel to the right, green 1 per pixel down: a pixel's colour says where it came from."""
+    x, y = np.meshgrid(np.arange(w), np.arange(h))
+    return Image.fromarray(np.stack([x, y, np.zeros_like(x)], axis=2).astype(np.uint8))
+
+
+@pytest.mark.parametrize("size", [(250, 180), (180, 250), (224, 224), (255, 40)])
+def test_crop_box_is_the_region_the_imagenet_model_sees(size):
+    w, h = size
+    left, top, right, bottom = IMAGENET.weights.crop_box(w, h)
+    seen = to_display(_ramp(w, h), IMAGENET).astype(float)
+    ch, cw = seen.shape[:2]
+    # pixel j of the model input is centred at left + (j + 0.5) * (right - left) / cw in the picture
+    xs = left + (np.arange(cw) + 0.5) * (right - left) / cw - 0.5
+    ys = top + (np.arange(ch) + 0.5) * (bottom - top) / ch - 0.5
+    inner = slice(2, -2)  # the outermost pixels blend in clamped edge pixels
+    assert np.abs(seen[ch // 2, inner, 0] - xs[inner]).max() <= 0.75
+    assert np.abs(seen[inner, cw // 2, 1] - ys[inner]).max() <= 0.75
+    assert right - left == pytest.approx((bottom - top) * cw / ch, rel=0.01)  # aspect kept (up to int rounding)
+
+
+def test_crop_box_of_a_640x480_photo_for_imagenet():
+    left, top, right, bottom = IMAGENET.weights.crop_box(640, 480)
+    assert (top, bottom) == (30.0, 450.0)  # 480 -> 256, the central 224 rows are 16..240 of the resized picture
+    assert left == pytest.approx(58 * 640 / 341) and right == pytest.approx(282 * 640 / 341)
+
+
+@pytest.mark.parametrize("info", [GREY, CIFAR], ids=["grey", "cifar"])
+def test_small_image_models_see_the_whole_picture(info):
+    assert info.weights.crop_box(640, 480) == (0.0, 0.0, 640.0, 480.0)
+    seen = to_display(_ramp(128, 64), info)
+    assert seen.shape[:2] == info.input_size[1:]

@@ -7,11 +7,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-from cnndemo.models import get_model, list_models, model_info, register, resolve_layer
+from cnndemo.models import WeightsKind, get_model, list_models, model_info, register, resolve_layer
 from cnndemo.models.googlenet import GoogLeNetOutputs
 
 DATASETS = {"imagenet", "cifar10", "mnist", "fashion_mnist"}
-PRETRAINED = {"torchvision", "package", "checkpoint", None}
 # the seed printouts and the AlexNet table are checked in tests/test_summary.py
 
 
@@ -84,12 +83,12 @@ def test_named_layers_resolve(name: str) -> None:
 @pytest.mark.parametrize("name", list_models())
 def test_metadata_is_consistent(name: str) -> None:
     info = model_info(name)
-    assert info.name == name and info.dataset in DATASETS and info.pretrained in PRETRAINED
+    assert info.name == name and info.dataset in DATASETS and isinstance(info.weights.kind, WeightsKind)
     assert len(info.mean) == len(info.std) == info.channels and all(s > 0 for s in info.std)
     assert len(set(info.classes)) == info.num_classes >= 2
     assert info.note.strip() and info.family
     assert info.torchvision_name is None or info.dataset == "imagenet"
-    assert (info.pretrained == "torchvision") <= (info.torchvision_name is not None)
+    assert (info.weights.kind is WeightsKind.TORCHVISION) <= (info.torchvision_name is not None)
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if model_info(n).torchvision_name])

@@ -76,7 +76,7 @@ def test_googlenet_transform_input_matches_torchvision() -> None:
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         untransformed = ours(x)
-        ours.transform_input = True  # what the weights loader does for torchvision's weights
+        model_info("googlenet").weights.after_load(ours)  # what loading torchvision's weights does
         expected, got = theirs(x), ours(x)
     assert (got - untransformed).abs().max().item() > 1e-3
     assert (got - expected).abs().max().item() <= 1e-4

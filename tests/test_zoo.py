@@ -1,15 +1,18 @@
-"""The app's model list: registry models are fed at the size their shipped checkpoint was trained and tested at."""
+"""The app's model list: sizes from the shipped checkpoints, and pickers ordered by readiness derived from the specs."""
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn as nn
 
-from cnndemo import checkpoints
-from cnndemo.models import get_model, model_info, weights
+from cnndemo import catalog, checkpoints
+from cnndemo.models import Readiness, WeightsSpec, _registry, download, get_model, model_info, register, spec
+from cnndemo.models.spec import SHIPPED
 from cnndemo.zoo import Zoo
 
 
 def test_shipped_checkpoint_trained_at_another_size_sets_the_input_size(tmp_path, monkeypatch):
-    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(spec, "SHIPPED_DIR", tmp_path)
     assert Zoo().info("mnist_cnn").input_size == model_info("mnist_cnn").input_size == (1, 28, 28)
     torch.manual_seed(0)
     checkpoints.save(get_model("mnist_cnn"), tmp_path / "mnist_cnn", {"arch": "mnist_cnn", "input_size": [1, 20, 20]})
@@ -20,6 +23,94 @@ def test_shipped_checkpoint_trained_at_another_size_sets_the_input_size(tmp_path
 
 
 def test_a_checkpoint_at_the_registry_size_changes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(spec, "SHIPPED_DIR", tmp_path)
     checkpoints.save(get_model("mnist_cnn"), tmp_path / "mnist_cnn", {"arch": "mnist_cnn", "input_size": [1, 28, 28]})
     assert Zoo().info("mnist_cnn") == model_info("mnist_cnn")
+
+
+class Tiny(nn.Module):
+    """A throwaway 1x28x28 classifier."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.fc = nn.Linear(2, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).mean(dim=(2, 3)))
+
+
+@pytest.fixture
+def throwaway(tmp_path, monkeypatch):
+    """Two models registered for this test only: one with a shipped checkpoint (written here), one without weights."""
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))  # the registry is restored afterwards
+    monkeypatch.setattr(spec, "SHIPPED_DIR", tmp_path)
+    layers = dict(family="Test", cam_layer="conv", feature_layers=("conv",), head_layer="fc", note="throwaway")
+    register(name="zz_trained", weights=WeightsSpec.of(catalog.MNIST, SHIPPED), **layers)(Tiny)
+    register(name="aa_untrained", weights=WeightsSpec.of(catalog.MNIST), **layers)(Tiny)
+    checkpoints.save(Tiny(), tmp_path / "zz_trained", {"arch": "zz_trained", "metrics": {"test_acc": 0.5}})
+    return tmp_path
+
+
+def _place(zoo: Zoo, name: str) -> tuple[int, Readiness, str]:
+    """(position, readiness, label) of name in the picker."""
+    entries = zoo.grouped()
+    i = [e.name for e in entries].index(name)
+    return i, entries[i].readiness, entries[i].label
+
+
+def test_picker_order_is_derived_from_the_specs(throwaway):
+    zoo = Zoo()
+    trained, untrained = _place(zoo, "zz_trained"), _place(zoo, "aa_untrained")
+    assert trained[1:] == (Readiness.READY, "zz_trained — MNIST, ready (50.0 %)")
+    assert untrained[1:] == (Readiness.UNTRAINED, "aa_untrained — untrained, shapes only")
+    assert trained[0] < untrained[0]  # despite the names' alphabetical order
+    order = [e.readiness for e in zoo.grouped()]
+    assert order == sorted(order, key=[Readiness.READY, Readiness.DOWNLOAD, Readiness.UNTRAINED].index)
+    assert zoo.choices()[trained[0]] == (trained[2], "zz_trained")
+    (throwaway / "zz_trained.safetensors").unlink()  # the checkpoint is gone: the model is untrained now
+    assert _place(Zoo(), "zz_trained")[1] is Readiness.UNTRAINED
+
+
+@pytest.fixture
+def empty_hub(tmp_path):
+    """An empty torch hub cache; the previous hub directory is restored afterwards."""
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    yield
+    torch.hub.set_dir(old)
+
+
+def test_torchvision_weights_download_with_their_size_unless_cached(empty_hub):
+    weights = model_info("resnet50").weights
+    assert _place(Zoo(), "resnet50")[1:] == (Readiness.DOWNLOAD,
+                                             f"resnet50 — ImageNet, downloads {weights.download_mb:.1f} MB")
+    cached = weights.source.file()
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")  # present in the cache: ready (loading would check it)
+    assert _place(Zoo(), "resnet50")[1] is Readiness.READY
+
+
+def test_a_failed_download_moves_a_model_to_untrained(empty_hub, monkeypatch):
+    def offline(url: str) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(download, "_probe", offline)
+    zoo = Zoo()
+    assert zoo.readiness("resnet18") is Readiness.DOWNLOAD
+    zoo.load("resnet18")
+    assert zoo.readiness("resnet18") is Readiness.UNTRAINED and not zoo.state("resnet18").trained
+    assert "not on this computer" in zoo.state("resnet18").status
+
+
+def test_a_run_trained_here_is_ready_first(tmp_path):
+    torch.manual_seed(1)
+    path = checkpoints.save(get_model("mnist_cnn"), tmp_path / "digits",
+                            {"arch": "mnist_cnn", "classes": [str(d) for d in range(10)], "dataset": "mnist",
+                             "metrics": {"test_acc": 0.75}})
+    zoo = Zoo()
+    name = zoo.add_run(path, "digits")
+    first = zoo.grouped()[0]
+    assert (first.name, first.readiness) == (name, Readiness.READY)
+    assert first.label == "run: digits — MNIST, ready (75.0 %)"
+    assert zoo.info(name).weights.describe().startswith("knows the 10 MNIST classes")

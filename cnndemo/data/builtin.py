@@ -12,11 +12,11 @@ from typing import Iterator
 
 import torch
 
+from ..catalog import BUILTIN, DATASETS
 from ..errors import BadInputError
 from .archive import ArchiveLimits, load_image_folder_archive
 from .tensors import TensorData, per_class_subset, split_holdout
 
-BUILTIN = ("mnist", "fashion_mnist", "cifar10")
 CIFAR_ARCHIVE = "cifar10-jpeg.tar.gz"
 DOWNLOAD_TIMEOUT_S = 20.0
 
@@ -111,14 +111,8 @@ def _from_torchvision(name: str, root: Path, split: str, download: bool) -> Tens
     x = torch.as_tensor(ds.data)
     x = x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)  # MNIST is (N,H,W), CIFAR (N,H,W,C)
     y = torch.as_tensor(ds.targets, dtype=torch.int64)
-    return TensorData(x.contiguous(), y, tuple(ds.classes) if name == "cifar10" else _classes(name), name)
-
-
-def _classes(name: str) -> tuple[str, ...]:
-    """Readable class names (torchvision's MNIST names are '0 - zero' and so on)."""
-    if name == "mnist":
-        return tuple(str(d) for d in range(10))
-    return ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    # the catalog's readable names (torchvision's MNIST names are '0 - zero' and so on)
+    return TensorData(x.contiguous(), y, DATASETS[name].classes, name)
 
 
 def _cache_key(path: Path, split: str, settings: DataSettings) -> str:

@@ -1,49 +1,69 @@
-"""The model registry: one entry per architecture, each with the metadata the app and trainer need."""
+"""The model registry: one entry per architecture, each with its layers, teaching note and weights spec."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch.nn as nn
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel statistics of the CIFAR-10 training set
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-MNIST_CLASSES = tuple(str(d) for d in range(10))
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+from .. import catalog
+from .spec import WeightsSpec
 
 
-
-def _imagenet_classes() -> tuple[str, ...]:
-    """The 1000 ImageNet class names from torchvision's weights metadata (in its code: no download)."""
-    from torchvision.models import ResNet18_Weights
-    return tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
-
-
-IMAGENET_CLASSES = _imagenet_classes()
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ModelInfo:
-    """Everything the UI, explainer and trainer know about one registered architecture."""
+    """Everything the UI, explainer and trainer know about one registered architecture.
+
+    Classes, normalisation, input size and data set live in `weights` (one home); the properties below read them.
+    """
 
     name: str
     family: str
     builder: Callable[..., nn.Module] = field(repr=False, compare=False)
-    input_size: tuple[int, int, int]  # (channels, height, width)
-    classes: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    dataset: str  # "imagenet", "cifar10", "mnist", "fashion_mnist"
+    weights: WeightsSpec
     cam_layer: str
     feature_layers: tuple[str, ...]
     head_layer: str  # the final nn.Linear (or 1x1 conv) that a fine-tune replaces
     note: str
-    pretrained: str | None = None  # "torchvision", "package", "checkpoint" or None
     torchvision_name: str | None = None  # the torchvision builder this is a twin of
+
+    def __init__(self, name: str, family: str, builder: Callable[..., nn.Module], cam_layer: str,
+                 feature_layers: tuple[str, ...], head_layer: str, note: str, weights: WeightsSpec | None = None,
+                 torchvision_name: str | None = None, **data) -> None:
+        """data (input_size, classes, mean, std, dataset) overrides the spec's values, or without a spec makes
+        an untrained one (the flat form tests and trained runs use)."""
+        spec = replace(weights, **data) if weights is not None else _flat_spec(**data)
+        spec = spec if spec.model else replace(spec, model=name)
+        values = dict(name=name, family=family, builder=builder, weights=spec, cam_layer=cam_layer,
+                      feature_layers=tuple(feature_layers), head_layer=head_layer, note=note,
+                      torchvision_name=torchvision_name)
+        for key, value in values.items():
+            object.__setattr__(self, key, value)  # frozen: set once here
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        """(channels, height, width) the model is fed."""
+        return self.weights.input_size
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names of the registered head."""
+        return self.weights.classes
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        """Per-channel normalisation mean."""
+        return self.weights.mean
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        """Per-channel normalisation standard deviation."""
+        return self.weights.std
+
+    @property
+    def dataset(self) -> str:
+        """The data set the model is meant for ("imagenet", "cifar10", "mnist", "fashion_mnist", an archive)."""
+        return self.weights.dataset
 
     @property
     def channels(self) -> int:
@@ -54,6 +74,12 @@ class ModelInfo:
     def num_classes(self) -> int:
         """Number of output classes of the registered form."""
         return len(self.classes)
+
+
+def _flat_spec(*, dataset: str, **fields) -> WeightsSpec:
+    """An untrained spec from flat fields, preprocessed as its data set's convention says when it is known."""
+    known = catalog.DATASETS.get(dataset)
+    return WeightsSpec.of(known, **fields) if known else WeightsSpec(dataset=dataset, **fields)
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -81,3 +107,4 @@ def model_info(name: str) -> ModelInfo:
         return _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}") from None
+

@@ -4,8 +4,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ._registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
-                        register)
+from ..catalog import CIFAR10, IMAGENET
+from ._registry import register
+from .spec import SHIPPED, TorchvisionWeights, WeightsSpec
 
 
 _NOTE = ("AlexNet showed that a big convolutional net trained on GPUs wins on ImageNet: ReLU activations "
@@ -67,16 +68,14 @@ _LAYERS = dict(cam_layer="features.11", feature_layers=("features.1", "features.
                                                         "features.9", "features.11"), head_layer="classifier.6")
 
 
-@register(name="alexnet", family="AlexNet", input_size=(3, 224, 224), classes=IMAGENET_CLASSES,
-          mean=IMAGENET_MEAN, std=IMAGENET_STD, dataset="imagenet", note=_NOTE, pretrained="torchvision",
-          torchvision_name="alexnet", **_LAYERS)
+@register(name="alexnet", family="AlexNet", weights=WeightsSpec.of(IMAGENET, TorchvisionWeights("alexnet")),
+          note=_NOTE, torchvision_name="alexnet", **_LAYERS)
 def alexnet(*, num_classes: int = 1000) -> AlexNet:
     """AlexNet for 3x224x224 ImageNet images, a twin of torchvision's."""
     return AlexNet(num_classes)
 
 
-@register(name="alexnet_cifar", family="AlexNet", input_size=(3, 32, 32), classes=CIFAR10_CLASSES,
-          mean=CIFAR10_MEAN, std=CIFAR10_STD, dataset="cifar10", note=_NOTE, pretrained="checkpoint", **_LAYERS)
+@register(name="alexnet_cifar", family="AlexNet", weights=WeightsSpec.of(CIFAR10, SHIPPED), note=_NOTE, **_LAYERS)
 def alexnet_cifar(*, num_classes: int = 10) -> AlexNetCifar:
     """AlexNet for 3x32x32 CIFAR-10 images, as in seed 003."""
     return AlexNetCifar(num_classes)

@@ -5,13 +5,15 @@ without torchvision's memory-saving checkpointing; the CIFAR forms use a 3x3 ste
 """
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import torch
 import torch.nn as nn
 
-from ._registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
-                        register)
+from ..catalog import CIFAR10, IMAGENET
+from ._registry import register
+from .spec import SHIPPED, TorchvisionWeights, WeightsSpec
 
 NOTE = ("Dense connectivity: every layer receives the concatenation of all earlier feature maps in its block and "
         "adds only growth-rate k new maps (BN-ReLU-1x1 conv to 4k, BN-ReLU-3x3 conv to k), so features are "
@@ -112,11 +114,21 @@ _COMMON = dict(family="DenseNet", cam_layer="features",
                feature_layers=("features.denseblock1", "features.denseblock2", "features.denseblock3",
                                "features.denseblock4"),
                head_layer="classifier")
-_IMAGENET = dict(_COMMON, input_size=(3, 224, 224), classes=IMAGENET_CLASSES, mean=IMAGENET_MEAN,
-                 std=IMAGENET_STD, dataset="imagenet", pretrained="torchvision")
-_CIFAR = dict(_COMMON, input_size=(3, 32, 32), classes=CIFAR10_CLASSES, mean=CIFAR10_MEAN, std=CIFAR10_STD,
-              dataset="cifar10", pretrained="checkpoint")
+_CIFAR = dict(_COMMON, weights=WeightsSpec.of(CIFAR10, SHIPPED))
+# torchvision's DenseNet files predate the module names: "denselayer1.norm.1.weight" -> "denselayer1.norm1.weight"
+_OLD_KEY = re.compile(r"(denselayer\d+\.(?:norm|relu|conv))\.([12])\.")
 _CIFAR_NOTE = " CIFAR-10 form: 3x3 stride-1 stem conv and no max-pool for 32x32 images."
+
+
+def remap_old_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename torchvision's old DenseNet keys ('norm.1') to the module names ('norm1'); others pass through."""
+    return {_OLD_KEY.sub(r"\1\2.", k): v for k, v in state.items()}
+
+
+def _imagenet(name: str) -> dict:
+    """Registry fields of an ImageNet form: a torchvision twin with its weights (old key names remapped)."""
+    weights = WeightsSpec.of(IMAGENET, TorchvisionWeights(name), state_hook=remap_old_keys)
+    return dict(_COMMON, torchvision_name=name, weights=weights)
 
 
 def _note(name: str) -> str:
@@ -125,25 +137,25 @@ def _note(name: str) -> str:
     return f"{NOTE} {name}: k={k}, dense blocks of {'-'.join(map(str, blocks))} layers."
 
 
-@register(name="densenet121", note=_note("densenet121"), torchvision_name="densenet121", **_IMAGENET)
+@register(name="densenet121", note=_note("densenet121"), **_imagenet("densenet121"))
 def densenet121(num_classes: int = 1000) -> DenseNet:
     """DenseNet-121, ImageNet stem."""
     return DenseNet(*_CONFIGS["densenet121"], num_classes=num_classes)
 
 
-@register(name="densenet169", note=_note("densenet169"), torchvision_name="densenet169", **_IMAGENET)
+@register(name="densenet169", note=_note("densenet169"), **_imagenet("densenet169"))
 def densenet169(num_classes: int = 1000) -> DenseNet:
     """DenseNet-169, ImageNet stem."""
     return DenseNet(*_CONFIGS["densenet169"], num_classes=num_classes)
 
 
-@register(name="densenet201", note=_note("densenet201"), torchvision_name="densenet201", **_IMAGENET)
+@register(name="densenet201", note=_note("densenet201"), **_imagenet("densenet201"))
 def densenet201(num_classes: int = 1000) -> DenseNet:
     """DenseNet-201, ImageNet stem."""
     return DenseNet(*_CONFIGS["densenet201"], num_classes=num_classes)
 
 
-@register(name="densenet161", note=_note("densenet161"), torchvision_name="densenet161", **_IMAGENET)
+@register(name="densenet161", note=_note("densenet161"), **_imagenet("densenet161"))
 def densenet161(num_classes: int = 1000) -> DenseNet:
     """DenseNet-161 (growth rate 48), ImageNet stem."""
     return DenseNet(*_CONFIGS["densenet161"], num_classes=num_classes)

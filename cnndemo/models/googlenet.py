@@ -8,8 +8,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models.googlenet import GoogLeNetOutputs
 
-from ._registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
-                        register)
+from ..catalog import CIFAR10, IMAGENET
+from ._registry import register
+from .spec import SHIPPED, TorchvisionWeights, WeightsSpec
 
 
 _NOTE = ("GoogLeNet's Inception module runs 1x1, 3x3, 5x5 and pooling branches in parallel; 1x1 convolutions "
@@ -85,7 +86,7 @@ class GoogLeNet(nn.Module):
     def __init__(self, num_classes: int = 1000, transform_input: bool = False, dropout: float = 0.2) -> None:
         super().__init__()
         self.aux_logits = True
-        self.transform_input = transform_input  # the weights loader sets True for torchvision's weights
+        self.transform_input = transform_input  # True after torchvision's weights load (see use_transform_input)
         self.conv1 = BasicConv2d(3, 64, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2 = BasicConv2d(64, 64, kernel_size=1)
@@ -122,8 +123,8 @@ class GoogLeNet(nn.Module):
         """Re-normalise ImageNet-normalised input to the (x - 0.5) / 0.5 range the ported weights expect."""
         if not self.transform_input:
             return x
-        mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        mean = torch.tensor(IMAGENET.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return x * (std / 0.5) + (mean - 0.5) / 0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
@@ -201,18 +202,22 @@ class GoogLeNetCifar(nn.Module):
         return _outputs(self, self.fc(self.dropout(x)), aux2, aux1)
 
 
-@register(name="googlenet", family="GoogLeNet", input_size=(3, 224, 224), classes=IMAGENET_CLASSES,
-          mean=IMAGENET_MEAN, std=IMAGENET_STD, dataset="imagenet", cam_layer="inception5b",
+def use_transform_input(model: GoogLeNet) -> None:
+    """torchvision's GoogLeNet weights were ported from another framework and expect its input re-normalisation."""
+    model.transform_input = True
+
+
+@register(name="googlenet", family="GoogLeNet", cam_layer="inception5b",
+          weights=WeightsSpec.of(IMAGENET, TorchvisionWeights("googlenet"), after_load=use_transform_input),
           feature_layers=("conv1", "conv3", "inception3b", "inception4e", "inception5b"), head_layer="fc",
-          note=_NOTE, pretrained="torchvision", torchvision_name="googlenet")
+          note=_NOTE, torchvision_name="googlenet")
 def googlenet(*, num_classes: int = 1000) -> GoogLeNet:
     """GoogLeNet for 3x224x224 ImageNet images, a twin of torchvision's."""
     return GoogLeNet(num_classes)
 
 
-@register(name="googlenet_cifar", family="GoogLeNet", input_size=(3, 32, 32), classes=CIFAR10_CLASSES,
-          mean=CIFAR10_MEAN, std=CIFAR10_STD, dataset="cifar10", cam_layer="b5",
-          feature_layers=("stem", "b3", "a4", "e4", "b5"), head_layer="fc", note=_NOTE, pretrained="checkpoint")
+@register(name="googlenet_cifar", family="GoogLeNet", weights=WeightsSpec.of(CIFAR10, SHIPPED), cam_layer="b5",
+          feature_layers=("stem", "b3", "a4", "e4", "b5"), head_layer="fc", note=_NOTE)
 def googlenet_cifar(*, num_classes: int = 10) -> GoogLeNetCifar:
     """GoogLeNet for 3x32x32 CIFAR-10 images, as seed 000 meant it."""
     return GoogLeNetCifar(num_classes)

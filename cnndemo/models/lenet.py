@@ -5,12 +5,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._registry import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, FASHION_CLASSES, MNIST_CLASSES, register
+from ..catalog import CIFAR10, FASHION_MNIST, MNIST
+from ._registry import register
+from .spec import SHIPPED, WeightsSpec
 
 _NOTE = ("LeNet stacks convolution, pooling and fully connected layers: each 5x5 filter is shared across "
          "the whole image (weight sharing), so the net learns local features with few parameters.")
 _LAYOUT = dict(family="LeNet", cam_layer="cn2", feature_layers=("cn1", "cn2"), head_layer="fc3",
-               note=_NOTE, pretrained="checkpoint")
+               note=_NOTE)
 
 
 class LeNet(nn.Module):
@@ -36,22 +38,19 @@ class LeNet(nn.Module):
         return self.fc3(x)
 
 
-@register(name="lenet5", input_size=(3, 32, 32), classes=CIFAR10_CLASSES, mean=CIFAR10_MEAN,
-          std=CIFAR10_STD, dataset="cifar10", **_LAYOUT)
+@register(name="lenet5", weights=WeightsSpec.of(CIFAR10, SHIPPED), **_LAYOUT)
 def lenet5(*, num_classes: int = 10) -> LeNet:
     """LeNet-5 for 3x32x32 CIFAR-10 images, as in the seed (62,006 parameters)."""
     return LeNet(3, num_classes)
 
 
-@register(name="lenet5_mnist", input_size=(1, 28, 28), classes=MNIST_CLASSES, mean=(0.1307,), std=(0.3081,),
-          dataset="mnist", **_LAYOUT)
+@register(name="lenet5_mnist", weights=WeightsSpec.of(MNIST, SHIPPED), **_LAYOUT)
 def lenet5_mnist(*, num_classes: int = 10) -> LeNet:
     """LeNet-5 for 1x28x28 MNIST digits (first conv padded by 2)."""
     return LeNet(1, num_classes, padding=2)
 
 
-@register(name="lenet5_fashion", input_size=(1, 28, 28), classes=FASHION_CLASSES, mean=(0.2860,),
-          std=(0.3530,), dataset="fashion_mnist", **_LAYOUT)
+@register(name="lenet5_fashion", weights=WeightsSpec.of(FASHION_MNIST, SHIPPED), **_LAYOUT)
 def lenet5_fashion(*, num_classes: int = 10) -> LeNet:
     """LeNet-5 for 1x28x28 Fashion-MNIST clothes (first conv padded by 2)."""
     return LeNet(1, num_classes, padding=2)

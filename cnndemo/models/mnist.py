@@ -5,10 +5,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._registry import MNIST_CLASSES, register
+from ..catalog import MNIST
+from ._registry import register
+from .spec import SHIPPED, WeightsSpec
 
-_MNIST = dict(input_size=(1, 28, 28), classes=MNIST_CLASSES, mean=(0.1307,), std=(0.3081,), dataset="mnist",
-              head_layer="fc", pretrained="checkpoint")
+_MNIST = dict(weights=WeightsSpec.of(MNIST, SHIPPED), head_layer="fc")
 
 # Both seed nets end in F.log_softmax(x) without dim: that warns, and the trainer's CrossEntropyLoss
 # applies log_softmax itself, so the log-probabilities would be normalised twice. We return logits.

@@ -7,8 +7,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ._registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
-                        register)
+from ..catalog import CIFAR10, IMAGENET
+from ._registry import register
+from .spec import SHIPPED, TorchvisionWeights, WeightsSpec
 
 
 NOTE_BASIC = ("Skip connections (residual learning): each block adds its input to its output, so it only learns a "
@@ -123,26 +124,29 @@ class ResNet(nn.Module):
 
 _COMMON = dict(family="ResNet", cam_layer="layer4", feature_layers=("layer1", "layer2", "layer3", "layer4"),
                head_layer="fc")
-_IMAGENET = dict(_COMMON, input_size=(3, 224, 224), classes=IMAGENET_CLASSES, mean=IMAGENET_MEAN,
-                 std=IMAGENET_STD, dataset="imagenet", pretrained="torchvision")
-_CIFAR = dict(_COMMON, input_size=(3, 32, 32), classes=CIFAR10_CLASSES, mean=CIFAR10_MEAN, std=CIFAR10_STD,
-              dataset="cifar10", pretrained="checkpoint")
+_CIFAR = dict(_COMMON, weights=WeightsSpec.of(CIFAR10, SHIPPED))
+
+
+def _imagenet(name: str) -> dict:
+    """Registry fields of an ImageNet form: a torchvision twin with its weights."""
+    return dict(_COMMON, torchvision_name=name, weights=WeightsSpec.of(IMAGENET, TorchvisionWeights(name)))
+
 _CIFAR_NOTE = " CIFAR-10 form (seed 003): 3x3 stride-1 stem conv and no max-pool for 32x32 images."
 
 
-@register(name="resnet18", note=NOTE_BASIC, torchvision_name="resnet18", **_IMAGENET)
+@register(name="resnet18", note=NOTE_BASIC, **_imagenet("resnet18"))
 def resnet18(num_classes: int = 1000) -> ResNet:
     """ResNet-18 (BasicBlock x [2, 2, 2, 2]), ImageNet stem."""
     return ResNet(BasicBlock, (2, 2, 2, 2), num_classes)
 
 
-@register(name="resnet34", note=NOTE_BASIC, torchvision_name="resnet34", **_IMAGENET)
+@register(name="resnet34", note=NOTE_BASIC, **_imagenet("resnet34"))
 def resnet34(num_classes: int = 1000) -> ResNet:
     """ResNet-34 (BasicBlock x [3, 4, 6, 3]), ImageNet stem."""
     return ResNet(BasicBlock, (3, 4, 6, 3), num_classes)
 
 
-@register(name="resnet50", note=NOTE_BOTTLENECK, torchvision_name="resnet50", **_IMAGENET)
+@register(name="resnet50", note=NOTE_BOTTLENECK, **_imagenet("resnet50"))
 def resnet50(num_classes: int = 1000) -> ResNet:
     """ResNet-50 (Bottleneck x [3, 4, 6, 3]), ImageNet stem."""
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes)

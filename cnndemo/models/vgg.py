@@ -6,10 +6,9 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from ._registry import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
-                        register)
-
-CIFAR10_STATS = dict(mean=CIFAR10_MEAN, std=CIFAR10_STD)
+from ..catalog import CIFAR10, IMAGENET
+from ._registry import register
+from .spec import SHIPPED, TorchvisionWeights, WeightsSpec
 
 # numbers are 3x3 conv output channels, "M" a 2x2 max-pool that halves the image
 CFGS: dict[str, list[int | str]] = {
@@ -97,10 +96,9 @@ def _vgg(depth: int, batch_norm: bool, cifar: bool) -> Callable[..., VGG]:
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = f"VGG-{depth}{' with batch norm' if batch_norm else ''} for {'CIFAR-10' if cifar else 'ImageNet'}."
-    data = (dict(input_size=(3, 32, 32), classes=CIFAR10_CLASSES, dataset="cifar10", pretrained="checkpoint",
-                 head_layer="classifier.1", **CIFAR10_STATS) if cifar else
-            dict(input_size=(3, 224, 224), classes=IMAGENET_CLASSES, dataset="imagenet", pretrained="torchvision",
-                 head_layer="classifier.6", mean=IMAGENET_MEAN, std=IMAGENET_STD, torchvision_name=name))
+    data = (dict(weights=WeightsSpec.of(CIFAR10, SHIPPED), head_layer="classifier.1") if cifar else
+            dict(weights=WeightsSpec.of(IMAGENET, TorchvisionWeights(name)), head_layer="classifier.6",
+                 torchvision_name=name))
     return register(name=name, family="VGG", cam_layer=stages[-1], feature_layers=stages, note=_NOTE, **data)(build)
 
 

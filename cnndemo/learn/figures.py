@@ -1,0 +1,164 @@
+"""Pictures for the Learn views: matplotlib figures (no pyplot state) and small numpy images with labels."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from PIL import Image, ImageDraw
+
+from cnndemo.explain.render import colorize
+
+NUMBERS_UP_TO = 25  # kernels of up to 5x5 taps get their numbers written in
+
+
+def conv_step_figure(step, rows: int = 3) -> Figure:
+    """Where the window sits on the input (padding and stride drawn), then patch, kernel and products per channel."""
+    shown = step.terms[:max(1, rows)]
+    fig = Figure(figsize=(12, 0.4 + 2.4 * len(shown)), layout="constrained")
+    grid = fig.add_gridspec(len(shown), 4, width_ratios=(1.3, 1, 1, 1))
+    _where(fig.add_subplot(grid[:, 0]), step)
+    for i, term in enumerate(shown):
+        for j, (data, title) in enumerate(((term.patch, f"input channel {term.channel}"), (term.kernel, "kernel"),
+                                           (term.products, f"products, sum {term.total:+.4f}"))):
+            _numbers(fig.add_subplot(grid[i, j + 1]), data, title, step.padded if j == 0 else None)
+    fig.suptitle(f"{step.layer}[{step.channel}, {step.y}, {step.x}]: sum of products {step.total:+.4f} "
+                 f"+ bias {step.bias:+.4f} = {step.value:+.4f}; the real activation is {step.actual:+.4f}",
+                 fontsize=11)
+    return fig
+
+
+def _where(ax, step) -> None:
+    """The top channel's input near the window: pink cells are padding, red the window, dashed the next one."""
+    data = np.ma.masked_invalid(step.around)
+    cmap = _cmap("gray")
+    cmap.set_bad("#f4b6c2")
+    r0, c0 = step.origin
+    h, w = step.around.shape
+    ax.imshow(data, cmap=cmap, extent=(c0 - 0.5, c0 + w - 0.5, r0 + h - 0.5, r0 - 0.5))
+    win = step.window
+    for dx, style in ((0, dict(edgecolor="red", lw=2.5)), (win.stride[1], dict(edgecolor="orange", lw=1.5, ls="--"))):
+        left = step.cols[0] + dx
+        if left + win.span(1) - 1 <= c0 + w - 1:
+            ax.add_patch(Rectangle((left - 0.5, step.rows[0] - 0.5), win.span(1), win.span(0), fill=False,
+                                   **style))
+    ax.set_title(f"input channel {step.terms[0].channel}: window (red), next window one stride of "
+                 f"{win.stride[1]} on (dashed); pink = padding", fontsize=8, wrap=True)
+    ax.set_xlabel("input column")
+    ax.set_ylabel("input row")
+
+
+def _numbers(ax, data: np.ndarray, title: str, padded: np.ndarray | None) -> None:
+    """A small heat map with its values written in (for kernels up to 5x5)."""
+    span = float(np.abs(data).max()) or 1.0
+    ax.imshow(data, cmap="RdBu_r", vmin=-span, vmax=span)
+    if data.size <= NUMBERS_UP_TO:
+        for (i, j), v in np.ndenumerate(data):
+            pad = padded is not None and padded[i, j]
+            ax.text(j, i, "pad\n0" if pad else f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    color="#a0005a" if pad else "black")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _cmap(name: str):
+    """A copy of a matplotlib colour map that may be changed."""
+    import matplotlib
+    return matplotlib.colormaps[name].copy()
+
+
+def filters_image(weight: np.ndarray, maps: np.ndarray, limit: int = 32, tile: int = 56) -> np.ndarray:
+    """Each first-layer kernel as a small picture next to its feature map for this image, with channel numbers."""
+    n = min(limit, weight.shape[0])
+    cols = min(8, n)
+    rows = math.ceil(n / cols)
+    cell_w, cell_h = 2 * tile + 12, tile + 16
+    canvas = Image.new("RGB", (cols * cell_w, rows * cell_h), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i in range(n):
+        x, y = (i % cols) * cell_w, (i // cols) * cell_h
+        canvas.paste(Image.fromarray(_kernel_rgb(weight[i])).resize((tile, tile), Image.Resampling.NEAREST),
+                     (x + 2, y + 14))
+        canvas.paste(Image.fromarray(_map_rgb(maps[i])).resize((tile, tile), Image.Resampling.NEAREST),
+                     (x + tile + 6, y + 14))
+        draw.text((x + 2, y + 1), f"channel {i}", fill="black")
+    return np.asarray(canvas)
+
+
+def _kernel_rgb(kernel: np.ndarray) -> np.ndarray:
+    """A kernel (C x k x k) as a picture: RGB for 3 input channels (scaled together), else a diverging map."""
+    if kernel.shape[0] == 3:
+        span = float(np.abs(kernel).max()) or 1.0
+        return np.clip((kernel.transpose(1, 2, 0) / span + 1) * 127.5, 0, 255).astype(np.uint8)
+    k = kernel.mean(axis=0)
+    span = float(np.abs(k).max()) or 1.0
+    return colorize((k / span + 1) / 2, "RdBu_r")
+
+
+def _map_rgb(fmap: np.ndarray) -> np.ndarray:
+    """A feature map scaled to its own range, in viridis."""
+    lo, hi = float(fmap.min()), float(fmap.max())
+    return colorize((fmap - lo) / (hi - lo) if hi > lo else np.zeros_like(fmap), "viridis")
+
+
+def maps_image(act: np.ndarray, limit: int = 8, tile: int = 64, label: str = "") -> np.ndarray:
+    """The first channels of one activation (C x H x W) side by side, numbered, enlarged with nearest-neighbour."""
+    act = act.reshape(-1, 1, 1) if act.ndim == 1 else act
+    n = min(limit, act.shape[0])
+    canvas = Image.new("RGB", (n * (tile + 4) + 4, tile + 18), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i in range(n):
+        canvas.paste(Image.fromarray(_map_rgb(act[i])).resize((tile, tile), Image.Resampling.NEAREST),
+                     (4 + i * (tile + 4), 16))
+        draw.text((4 + i * (tile + 4), 2), f"{label}c{i}", fill="black")
+    return np.asarray(canvas)
+
+
+def playground_figure(result) -> Figure:
+    """The padded input grid with the first two windows, and the output grid, for the playground."""
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=(result.size + 2 * result.padding, max(result.out, 1)))
+    n = result.size + 2 * result.padding
+    cells = np.ones((n, n))
+    p = result.padding
+    cells[p:p + result.size, p:p + result.size] = 0.35
+    left.imshow(cells, cmap="gray", vmin=0, vmax=1)
+    span = result.dilation * (result.kernel - 1) + 1
+    for k, (style, label) in enumerate(((dict(edgecolor="red", lw=3), "first window"),
+                                        (dict(edgecolor="orange", lw=2, ls="--"), "next window"))):
+        start = k * result.stride
+        if start + span <= n:
+            left.add_patch(Rectangle((start - 0.5, -0.5), span, span, fill=False, label=label, **style))
+            taps = [start + i * result.dilation for i in range(result.kernel)]
+            left.scatter([t for t in taps for _ in taps], [t for _ in taps for t in taps], s=12,
+                         color=style["edgecolor"])
+    left.set_title(f"input {result.size}x{result.size} (grey), padding {p} (white)", fontsize=9)
+    left.legend(loc="lower right", fontsize=7)
+    right.imshow(np.zeros((result.out, result.out)), cmap="Blues", vmin=0, vmax=1)
+    right.set_title(f"output {result.out}x{result.out}", fontsize=9)
+    for ax in (left, right):
+        ax.set_xticks(range(ax.get_images()[0].get_array().shape[1]))
+        ax.set_yticks(range(ax.get_images()[0].get_array().shape[0]))
+        ax.tick_params(labelsize=6)
+    fig.suptitle(result.formula, fontsize=10)
+    return fig
+
+
+def story_figure(rows: list) -> Figure:
+    """Parameters (log scale) against year, one labelled point per model, bubble area by multiply-adds."""
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    macs = np.array([max(r.mult_adds, 1) for r in rows], dtype=float)
+    sizes = 40 + 400 * np.sqrt(macs / macs.max())
+    ax.scatter([r.year for r in rows], [r.params for r in rows], s=sizes, alpha=0.55, color="#4e79a7")
+    for r in rows:
+        ax.annotate(f"{r.model}\n{r.accuracy}", (r.year, r.params), fontsize=7, ha="center", va="bottom",
+                    xytext=(0, 8), textcoords="offset points")
+    ax.set_yscale("log")
+    ax.set_xlabel("year the architecture was published")
+    ax.set_ylabel("parameters (log scale)")
+    ax.set_title("LeNet to EfficientNet: parameters by year (bubble area: multiply-adds per image)", fontsize=10)
+    ax.margins(x=0.08, y=0.25)
+    return fig
