@@ -286,9 +286,10 @@ class ModelCache:
             self._explainers.pop(name, None)
 
     def compare(self, image: Any, names: list[str] | tuple[str, ...],
-                settings: ExplainSettings = ExplainSettings(), target: str | None = None) -> list[CompareRow]:
+                settings: ExplainSettings = ExplainSettings(), target: str | None = None,
+                progress: Callable[[Any], None] | None = None) -> list[CompareRow]:
         """One image through several architectures: top-3 and Grad-CAM (default layer) for each, of the class
-        called target in every model that has one, else of the model's own top-1."""
+        called target in every model that has one, else of the model's own top-1 (progress: as in get)."""
         if not isinstance(image, torch.Tensor):
             from cnndemo.images import open_image
 
@@ -296,7 +297,7 @@ class ModelCache:
         settings = replace(settings, method="gradcam", layer=None, target=None)
         rows = []
         for name in names:
-            explainer = self.get(name)
+            explainer = self.get(name, progress)
             known = bool(target) and target.strip().lower() in (c.lower() for c in explainer.info.classes)
             attribution = explainer.attribute(image, replace(settings, target=target if known else None))
             rows.append(CompareRow(name, explainer.predict(image, 3), attribution))

@@ -83,6 +83,11 @@ class Photo:
         return out
 
 
+def photo_for(picture: Image.Image, spec) -> Photo:
+    """The picture and the region of it a model sees, from its weights spec's crop_box(width, height)."""
+    return Photo.of(picture, spec.crop_box(*picture.size))
+
+
 def fit_map(heatmap: np.ndarray, width: int, height: int) -> np.ndarray:
     """A float heatmap resized to width x height, bilinearly (a smooth map stays smooth), kept in [0, 1]."""
     values = np.asarray(heatmap, dtype=np.float32)
