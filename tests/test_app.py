@@ -14,7 +14,7 @@ from gradio_client import handle_file  # noqa: E402
 from cnndemo.serving import ServingLimits  # noqa: E402
 from cnndemo.ui.explore import DEFAULT_MODEL  # noqa: E402
 from cnndemo.ui.train import train_config  # noqa: E402
-from test_zoo import throwaway  # noqa: E402,F401  (a fixture: two registered models, one with weights)
+from test_zoo import empty_hub, throwaway  # noqa: E402,F401  (fixtures: an empty hub; two throwaway models)
 
 
 def test_named_endpoints_exist(client):
@@ -245,6 +245,13 @@ def test_a_registered_method_is_offered_by_the_app_and_accepted_by_attribute(cat
             demo.close()
 
 
+@pytest.fixture
+def cat_path(tmp_path) -> str:
+    """The cat example as a file path, as Explore's image input hands it over."""
+    from cnndemo.examples import example_files
+    return str(example_files(tmp_path)[0])
+
+
 def test_the_class_list_puts_the_top_5_first():
     from cnndemo.ui.explore import class_choices
     choices = class_choices(("a", "b", "c", "d"), [("c", 0.6), ("a", 0.3)])
@@ -303,3 +310,58 @@ def test_a_newer_image_is_not_replaced_by_an_old_drawing():
     from cnndemo.ui.explore import input_chooser
     updates = input_chooser(AppContext())("image", _drawn_digit(), "photo.png", DEFAULT_MODEL)
     assert all(u == {"__type__": "update"} for u in updates)
+
+
+def test_a_weights_download_moves_the_progress_bar_with_its_size():
+    from cnndemo.models import DownloadProgress
+    from cnndemo.ui.explore import loading_progress
+    heard = []
+    bar = loading_progress(lambda fraction, desc: heard.append((fraction, desc)))
+    bar(DownloadProgress("resnet50's ImageNet weights", 50_000_000, 100_000_000))
+    assert heard == [(0.5, "downloading resnet50's ImageNet weights: 50.0 of 100.0 MB")]
+
+
+def test_the_model_cache_hands_the_progress_callback_to_the_zoo():
+    from cnndemo.explain import ModelCache, default_loader
+    heard = []
+
+    def loader(name, progress=None):
+        heard.append(progress)
+        return default_loader(name)
+
+    def bar(p) -> None:
+        pass
+
+    cache = ModelCache(loader)
+    cache.get("lenet5", bar)
+    cache.get("lenet5_mnist")
+    assert heard == [bar, None]
+
+
+def test_offline_a_download_model_says_one_plain_sentence(cat_path, empty_hub, monkeypatch):
+    from cnndemo.models import download
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import predictor
+
+    def offline(url: str) -> None:
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(download, "_probe", offline)
+    label, status = predictor(AppContext())(cat_path, "resnet18")
+    assert label is None and "not on this computer" in status and "urlopen" not in status.lower(), status
+
+
+def test_a_cifar_model_says_what_it_knows_and_shows_what_it_sees(cat_path):
+    from cnndemo.explain.render import tensor_display
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import model_watcher, seer
+    ctx = AppContext()
+    *_, knows = model_watcher(ctx)("resnet18_cifar")
+    assert "knows the 10 CIFAR-10 classes" in knows and "32x32 px" in knows
+    classes, seen, note, _ = seer(ctx)(cat_path, "resnet18_cifar", "dog")
+    x = ctx.cache.get("resnet18_cifar").record(cat_path).x
+    factor = seen.shape[0] // 32
+    assert factor >= 2 and seen.shape == (32 * factor, 32 * factor, 3) and "3 x 32 x 32" in note
+    info = ctx.zoo.info("resnet18_cifar")
+    np.testing.assert_array_equal(seen[::factor, ::factor], tensor_display(x, info.mean, info.std))  # its pixels
+    assert [v for _, v in classes["choices"]][1] == "cat" and classes["value"] == "dog"  # top 5 first

@@ -206,7 +206,7 @@ def _model_column(ctx: AppContext) -> dict:
         model = model_picker(ctx.zoo, DEFAULT_MODEL, label="Model", elem_id="explore-model")
         note = gr.Markdown(elem_id="model-knows")
         run = gr.Button("Explain", variant="primary")
-        label = gr.Label(num_top_classes=5, label="Predictions", show_heading=False)
+        label = gr.Label(num_top_classes=5, label="Predictions", show_heading=False, elem_id="predictions")
         status = gr.Markdown()
     return {"model": model, "run": run, "label": label, "status": status, "note": note}
 
@@ -215,7 +215,7 @@ def _heat_column() -> dict:
     """The heatmap over the picture (a slider that opens on the heat), its numbered colour bar and caption."""
     with gr.Column(scale=5, min_width=320):
         slider = gr.ImageSlider(label="Where the model looked (drag: heatmap | picture)", type="filepath",
-                                slider_position=100, max_height=330, buttons=["fullscreen"])
+                                slider_position=100, max_height=330, buttons=["fullscreen"], elem_id="heatmap")
         colorbar_image = gr.Image(show_label=False, height=60, interactive=False, container=False,
                                   buttons=[])
         caption = gr.Markdown(elem_id="heat-caption")
