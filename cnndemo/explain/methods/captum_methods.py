@@ -8,7 +8,7 @@ import torch
 from captum.attr import GuidedGradCam, IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion
 
 from ..guard import layer_module
-from .base import Attribution, Option, register_method, to_heatmap
+from .base import Attribution, Option, register_method, to_heat
 
 BASELINES = ("zeros", "mean", "black")
 
@@ -33,7 +33,12 @@ class GradCam(Attribution):
     @classmethod
     def from_record(cls, record, target: int, options: Mapping[str, Any]) -> np.ndarray:
         """Grad-CAM from the record's kept graph: one backward, no forward."""
-        return to_heatmap(record.gradcam(target), cls.reduce)
+        return cls.heat_from_record(record, target, options)[0]
+
+    @classmethod
+    def heat_from_record(cls, record, target: int, options: Mapping[str, Any]) -> tuple[np.ndarray, float]:
+        """from_record's map and its raw strongest value."""
+        return to_heat(record.gradcam(target), cls.reduce)
 
     def attribute(self, x: torch.Tensor, target: int, options: Mapping[str, Any]) -> torch.Tensor:
         """relu(Grad-CAM) at the CAM layer, bilinearly upsampled to x's size."""
