@@ -5,8 +5,9 @@ the settings' validation, the UI's choices and labels and the API's accepted val
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -91,7 +92,7 @@ class Attribution(ModelGuard):
     def __call__(self, x: torch.Tensor, target: int, options: Mapping[str, Any] | None = None) -> np.ndarray:
         """Heatmap H x W in [0, 1] for class target; the model is left as it was found."""
         opts = self.resolve(options or {})
-        with self:
+        with self, seeded(x.device):
             attr = self.attribute(x.detach().clone().requires_grad_(), target, opts)
         return to_heatmap(attr.detach(), self.reduce)
 
@@ -112,6 +113,15 @@ class Attribution(ModelGuard):
     def forward_module(self) -> nn.Module:
         """The model as captum / torchcam should see it: one tensor of class scores out."""
         return LogitsOnly(self.model)
+
+
+@contextmanager
+def seeded(device: torch.device, seed: int = 0) -> Iterator[None]:
+    """A fixed random stream inside (noisy methods give the same map for the same picture), the caller's after."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 _REGISTRY: dict[str, type[Attribution]] = {}
