@@ -121,8 +121,9 @@ def diagram_svg(root: Block, depth: int = 1, open_blocks: Iterable[str] = (), se
     rows = visible(root, depth, open_blocks)
     y_of = {b.name: TOP + i * (ROW_H + GAP) for i, b in enumerate(rows)}
     height = TOP + len(rows) * (ROW_H + GAP) + 8
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-             f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12" role="img">',
+    # width 100% with a viewBox: the drawing scales to its box (a narrow column, a projector)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {WIDTH} {height}" '
+             f'style="max-width:{WIDTH}px" font-family="sans-serif" font-size="12" role="img">',
              _header(root, title), _legend(rows)]
     parts += [_frame(b, y_of) for b in rows if b.children and b.children[0].name in y_of]
     parts += [_row(b, y_of[b.name], b.name == selected) for b in rows]

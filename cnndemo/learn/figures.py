@@ -97,16 +97,18 @@ def _map_rgb(fmap: np.ndarray) -> np.ndarray:
     return colorize((fmap - lo) / (hi - lo) if hi > lo else np.zeros_like(fmap), "viridis")
 
 
-def maps_image(act: np.ndarray, limit: int = 8, tile: int = 64, label: str = "") -> np.ndarray:
-    """The first channels of one activation (C x H x W) side by side, numbered, enlarged with nearest-neighbour."""
+def maps_image(act: np.ndarray, limit: int = 8, tile: int = 64, label: str = "", per_row: int = 4) -> np.ndarray:
+    """The first channels of one activation (C x H x W) in a grid, numbered, enlarged with nearest-neighbour."""
     act = act.reshape(-1, 1, 1) if act.ndim == 1 else act
     n = min(limit, act.shape[0])
-    canvas = Image.new("RGB", (n * (tile + 4) + 4, tile + 18), "white")
+    cols = min(per_row, n)
+    rows = math.ceil(n / cols)
+    canvas = Image.new("RGB", (cols * (tile + 4) + 4, rows * (tile + 18)), "white")
     draw = ImageDraw.Draw(canvas)
     for i in range(n):
-        canvas.paste(Image.fromarray(_map_rgb(act[i])).resize((tile, tile), Image.Resampling.NEAREST),
-                     (4 + i * (tile + 4), 16))
-        draw.text((4 + i * (tile + 4), 2), f"{label}c{i}", fill="black")
+        x, y = 4 + (i % cols) * (tile + 4), (i // cols) * (tile + 18)
+        canvas.paste(Image.fromarray(_map_rgb(act[i])).resize((tile, tile), Image.Resampling.NEAREST), (x, y + 16))
+        draw.text((x, y + 2), f"{label}c{i}", fill="black")
     return np.asarray(canvas)
 
 

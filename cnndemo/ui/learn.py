@@ -103,7 +103,7 @@ def picker(shapes: Shapes):
         convs = conv_choices(tr)
         head = learn.head_view(tr)
         ideas = learn.head_text(head) if head else "This model has no fully connected layer."
-        stacks = pd.DataFrame(learn.stacked_3x3(tr))
+        stacks = readable(learn.stacked_3x3(tr))
         return (gr.update(choices=block_choices(root), value=_first_block(root)),
                 gr.update(choices=convs, value=convs[0][1] if convs else None), ideas, stacks)
     return pickers
@@ -191,8 +191,20 @@ def blocker(ctx: AppContext):
             view = learn.block_view(explainer.model, rec.x, block)
         gallery = [(image_file(b.maps), f"{b.name}: {_shape(b.shape)}") for b in view.branches
                    if b.maps is not None]
-        return block_text(view), gallery, pd.DataFrame(list(view.table))
+        return block_text(view), gallery, gr.update(value=readable(view.table), visible=bool(view.table))
     return block
+
+
+def readable(rows) -> pd.DataFrame:
+    """Table rows as people read them: whole numbers with thousands separators (655,360), others to 4 digits."""
+    return pd.DataFrame([{k: _number_text(v) for k, v in row.items()} for row in rows])
+
+
+def _number_text(value):
+    """655,360 for a whole number, 0.9312 for a float, anything else as it is."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
 
 
 def block_text(view: learn.BlockView) -> str:
@@ -228,7 +240,7 @@ def explainer_of_output(ctx: AppContext):
             filters = learn.first_filters(explainer.model, rec.x)
         view = learn.softmax_view(rec.logits, explainer.info.classes)
         note = "" if ctx.zoo.state(name).trained else "  \n_Random weights: these probabilities mean nothing yet._"
-        rows = pd.DataFrame([dataclasses.asdict(r) for r in view.rows])
+        rows = readable([dataclasses.asdict(r) for r in view.rows])
         caption = f"First convolution **{filters.layer}**: each kernel (left) and its feature map here (right)."
         return image_file(filters.image), caption, learn.softmax_text(view) + note, rows
     return filters_softmax
@@ -260,7 +272,8 @@ def _inputs(ctx: AppContext) -> dict:
     with gr.Row():
         model = gr.Dropdown(ctx.zoo.choices(), value=default, label="Architecture", scale=2)
         image = SafeImage(label="Image (Explore's, or upload one here)", type="filepath", image_mode=None,
-                          sources=["upload", "clipboard"], height=170, scale=1)
+                          sources=["upload", "clipboard"], height=170, scale=1,
+                          elem_id="learn-image")
         run = gr.Button("Learn on this image", variant="primary", scale=1)
     return {"model": model, "image": image, "run": run}
 
@@ -273,12 +286,14 @@ def _diagram_section() -> dict:
             block = gr.Dropdown(label="Block: opens it in the diagram and shows it on your image",
                                 allow_custom_value=True)
         with gr.Row():
-            svg = gr.HTML()
-            with gr.Column():
+            with gr.Column(scale=3):
+                svg = gr.HTML(elem_id="learn-diagram")
+            with gr.Column(scale=2):
                 block_md = gr.Markdown()
-                block_maps = gr.Gallery(label="Channel maps of each branch (first 8 channels)", columns=1,
-                                        height=300)
-                block_table = gr.Dataframe(label="Block numbers", interactive=False)
+                block_maps = gr.Gallery(label="Channel maps of each branch (first 8 channels)", columns=2,
+                                        elem_id="learn-block-maps", object_fit="contain", height="auto",
+                                        preview=False)
+                block_table = gr.Dataframe(label="Block numbers", interactive=False, visible=False)
         with gr.Accordion("Every block (the diagram as a table)", open=False):
             blocks = gr.Dataframe(interactive=False)
         ideas = gr.Markdown()
@@ -297,7 +312,7 @@ def _conv_section() -> dict:
             channel, y, x = (gr.Slider(0, MAX_INDEX, value=0, step=1, label=label)
                              for label in ("Output channel", "Row y", "Column x"))
             work = gr.Button("Work it out", variant="primary", scale=1)
-        conv_md = gr.Markdown()
+        conv_md = gr.Markdown(elem_id="learn-conv-text")
         conv_plot = gr.Plot(label="Patch, kernel and products")
         with gr.Accordion("All the numbers (JSON)", open=False):
             conv_json = gr.JSON()
@@ -351,6 +366,7 @@ def _wire_model(ctx: AppContext, shapes: Shapes, ui: SimpleNamespace) -> None:
     """A new model: diagram, pickers, model-wide ideas and the shape trace."""
     gr.on(None, diagrammer(ctx, shapes), ui.model, [ui.svg, ui.blocks], api_name="diagram") \
         .then(picker(shapes), ui.model, [ui.block, ui.layer, ui.ideas, ui.stacks], api_visibility="private") \
+        .then(redrawer(shapes), [ui.model, ui.depth, ui.block], ui.svg, api_visibility="private") \
         .then(receptive(ctx, shapes), ui.model, ui.trace_table, api_name="receptive_field")
     ui.layer.change(limiter(shapes), [ui.model, ui.layer], [ui.channel, ui.y, ui.x], api_visibility="private")
     ui.depth.release(redrawer(shapes), [ui.model, ui.depth, ui.block], ui.svg, api_visibility="private")
