@@ -132,7 +132,7 @@ def build(ctx: AppContext) -> None:
                     "EfficientNet. The image is the Explore tab's.")
         with gr.Row():
             shown = gr.Image(label="Explore's image (change it in the Explore tab)", interactive=False,
-                             type="filepath", height=200, scale=1, buttons=[])
+                             type="filepath", height=200, scale=1, buttons=[], elem_id="compare-image")
             with gr.Column(scale=3):
                 # a multiselect list stays compact on a projector; custom values let the API name any model
                 chosen = gr.Dropdown(compare_choices(ctx), value=ready_names(ctx), multiselect=True,
@@ -143,7 +143,8 @@ def build(ctx: AppContext) -> None:
                         untrained = gr.Checkbox(label="Also offer untrained models (random weights)")
                     target = gr.Dropdown(class_union(ctx), value="", label="One class for every model")
                 button = gr.Button("Compare", variant="primary")
-        gallery = gr.Gallery(label="Grad-CAM per architecture", columns=4, height="auto", object_fit="contain",
+        gallery = gr.Gallery(label="Grad-CAM per architecture", columns=4, object_fit="contain",
+                             height="100%",  # its rows' own height: "auto" would cap it and scroll
                              elem_id="compare-gallery")
         table = gr.Dataframe(interactive=False)
     image = ctx.components["image"]
