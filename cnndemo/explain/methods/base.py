@@ -5,8 +5,9 @@ the settings' validation, the UI's choices and labels and the API's accepted val
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -95,7 +96,7 @@ class Attribution(ModelGuard):
     def heat(self, x: torch.Tensor, target: int, options: Mapping[str, Any] | None = None) -> tuple[np.ndarray, float]:
         """The heatmap and the raw attribution value its 1 stands for (to compare maps of several classes)."""
         opts = self.resolve(options or {})
-        with self:
+        with self, seeded(x.device):
             attr = self.attribute(x.detach().clone().requires_grad_(), target, opts)
         return to_heat(attr.detach(), self.reduce)
 
@@ -123,6 +124,15 @@ class Attribution(ModelGuard):
     def forward_module(self) -> nn.Module:
         """The model as captum / torchcam should see it: one tensor of class scores out."""
         return LogitsOnly(self.model)
+
+
+@contextmanager
+def seeded(device: torch.device, seed: int = 0) -> Iterator[None]:
+    """A fixed random stream inside (noisy methods give the same map for the same picture), the caller's after."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 _REGISTRY: dict[str, type[Attribution]] = {}
