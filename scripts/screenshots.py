@@ -100,6 +100,7 @@ def shoot(page, out: Path, with_train: bool) -> None:
     page.get_by_role("button", name="Compare").click()
     page.locator("#compare-gallery img").first.wait_for(timeout=300_000)
     page.wait_for_timeout(1500)
+    page.mouse.move(0, 0)  # no tile highlighted by the pointer
     page.evaluate("() => document.querySelector('#compare-gallery').scrollIntoView({block: 'start'})")
     page.screenshot(path=out / "compare.png")
     page.get_by_role("tab", name="Architecture").click()

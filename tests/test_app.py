@@ -140,16 +140,32 @@ def test_compare_two_models(client, cat):
     gallery, table = client.predict(cat, ["vgg11_cifar", "resnet18_cifar"], api_name="/compare")
     assert len(gallery) == 2 and [r[0] for r in table["data"]] == ["vgg11_cifar", "resnet18_cifar"]
     untrained, trained = table["data"]
-    assert untrained[4:] == ["(untrained: hidden)"] * 3  # random weights never pass for predictions
-    assert "cat" in trained[4].lower() and trained[2].endswith("%")  # the sidecar's accuracy
-    assert int(trained[1].replace(",", "")) == 11_173_962  # counted from the loaded model
+    assert untrained[5:] == ["(untrained: hidden)"] * 3  # random weights never pass for predictions
+    assert "cat" in trained[5].lower() and trained[3].endswith("%")  # the sidecar's accuracy
+    assert int(trained[2].replace(",", "")) == 11_173_962  # counted from the loaded model
+    assert int(trained[1]) == 2015  # ResNet's year, from the story
+
+
+def test_compare_opens_on_ready_models_in_historical_order():
+    from cnndemo.learn.story import FAMILIES
+    from cnndemo.models import Readiness
+    from cnndemo.ui.compare import compare_choices, ready_names
+    from cnndemo.ui.context import AppContext
+    ctx = AppContext()
+    ticked = ready_names(ctx)
+    years = [FAMILIES[ctx.zoo.info(n).family][0] for n in ticked]
+    assert years == sorted(years) and len(set(ctx.zoo.info(n).family for n in ticked)) == len(ticked)
+    assert all(ctx.zoo.readiness(n) is Readiness.READY for n in ticked) and DEFAULT_MODEL in ticked
+    offered = {n for _, n in compare_choices(ctx)}
+    assert all(ctx.zoo.readiness(n) is Readiness.READY for n in offered)  # untrained ones only when asked
+    assert any(ctx.zoo.readiness(n) is Readiness.UNTRAINED for _, n in compare_choices(ctx, untrained=True))
 
 
 def test_compare_can_fix_one_class_for_every_model(client, cat):
     gallery, table = client.predict(cat, ["resnet18_cifar", DEFAULT_MODEL], "dog", api_name="/compare")
     cifar, imagenet = table["data"]
-    assert cifar[3] == "dog"  # the class is fixed where the model has it ...
-    assert imagenet[3] != "dog"  # ... and ImageNet, which has breeds but no "dog", shows its own top-1
+    assert cifar[4] == "dog"  # the class is fixed where the model has it ...
+    assert imagenet[4] != "dog"  # ... and ImageNet, which has breeds but no "dog", shows its own top-1
 
 
 def test_compare_without_an_image_says_it_uses_explores(client):

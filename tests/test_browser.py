@@ -115,6 +115,19 @@ def test_explore_example_predictions_layer_and_gradcam(page, artifacts):
     page.screenshot(path=artifacts / "explore-layer.png", full_page=True)
 
 
+def test_compare_shows_explores_image_and_its_whole_gallery(page, artifacts):
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#compare-image img").first.wait_for()  # Explore's image, shown here
+    page.get_by_role("button", name="Compare").click()
+    page.locator("#compare-gallery img").first.wait_for(timeout=300_000)
+    page.wait_for_function("() => !/\\d\\.\\ds/.test(document.querySelector('#compare-gallery').innerText)",
+                           timeout=300_000)
+    page.screenshot(path=artifacts / "compare.png", full_page=True)
+    cut = page.evaluate("() => { const g = document.querySelector('#compare-gallery .grid-wrap');"
+                        " return g.scrollHeight - g.clientHeight; }")
+    assert cut <= 1, f"the gallery hides {cut} px behind a scroll bar"
+
+
 def test_train_one_epoch_then_cancel_a_second_run(page, artifacts, mnist_root):
     page.get_by_role("tab", name="Train").click()
     _number(page, "Training images per class").fill("20")

@@ -10,6 +10,7 @@ import pandas as pd
 from cnndemo import BadInputError
 from cnndemo.explain.picture import photo_for
 from cnndemo.images import open_image
+from cnndemo.learn.story import FAMILIES
 from cnndemo.models import Readiness
 from cnndemo.outputs import image_file
 
@@ -17,7 +18,7 @@ from .context import AppContext
 from .explore import loading_progress
 
 NO_IMAGE = "Compare uses the Explore tab's image: upload a photo, pick an example or draw a digit there first."
-COLUMNS = ["model", "parameters", "accuracy here", "shown class", "top-1", "top-2", "top-3"]
+COLUMNS = ["model", "year", "parameters", "accuracy here", "shown class", "top-1", "top-2", "top-3"]
 
 
 def compare_choices(ctx: AppContext, downloads: bool = False, untrained: bool = False) -> list[tuple[str, str]]:
@@ -26,14 +27,22 @@ def compare_choices(ctx: AppContext, downloads: bool = False, untrained: bool = 
     wanted = {Readiness.READY} | ({Readiness.DOWNLOAD} if downloads else set()) | \
         ({Readiness.UNTRAINED} if untrained else set())
     entries = [e for e in ctx.zoo.grouped() if e.readiness in wanted]
+    entries.sort(key=lambda e: (_year(ctx, e.name) or 9999))  # stable: readiness order within a year
     return [(_choice_label(ctx, e), e.name) for e in entries]
 
 
+def _year(ctx: AppContext, name: str) -> int | None:
+    """The year the model's family was published, from the story (None for families it does not tell)."""
+    return FAMILIES.get(ctx.zoo.info(name).family, (None, ""))[0]
+
+
 def _choice_label(ctx: AppContext, entry) -> str:
-    """'resnet18_cifar (CIFAR-10, 89.2 %, 11.2 M parameters)': data set, accuracy, size; a model that is not
-    ready says so instead (downloads 97.8 MB, untrained)."""
+    """'2015 resnet18_cifar (CIFAR-10, 89.2 %, 11.2 M parameters)': year, data set, accuracy, size; a model
+    that is not ready says so instead (downloads 97.8 MB, untrained)."""
+    year = _year(ctx, entry.name)
+    when = f"{year} " if year else ""
     if entry.readiness is not Readiness.READY:
-        return entry.label
+        return when + entry.label
     spec = ctx.zoo.info(entry.name).weights
     recorded = spec.metrics()
     facts = [spec.dataset_label]
@@ -41,14 +50,15 @@ def _choice_label(ctx: AppContext, entry) -> str:
         facts.append(f"{recorded.test_acc:.1%}")
     if recorded and recorded.parameters:
         facts.append(_count(recorded.parameters) + " parameters")
-    return f"{entry.name} ({', '.join(facts)})"
+    return f"{when}{entry.name} ({', '.join(facts)})"
 
 
 def ready_names(ctx: AppContext) -> list[str]:
-    """The models Compare ticks when it opens: for each family, its first ready model."""
+    """The models Compare ticks when it opens: for each family of the story, its first ready model."""
     firsts: dict[str, str] = {}
     for _, name in compare_choices(ctx):
-        firsts.setdefault(ctx.zoo.info(name).family, name)
+        if ctx.zoo.info(name).family in FAMILIES:
+            firsts.setdefault(ctx.zoo.info(name).family, name)
     return list(firsts.values())
 
 
@@ -62,7 +72,7 @@ def _row(ctx: AppContext, r, trained: bool, parameters: int) -> list:
     """One table row: the model, its size and score, the class its map is for and its top 3 (hidden untrained)."""
     shown = r.attribution.target_name if trained else "(random weights)"
     top = [f"{c} ({p:.1%})" for c, p in r.top3] if trained else ["(untrained: hidden)"] * 3
-    return [r.name, f"{parameters:,}", _accuracy(ctx, r.name), shown, *top]
+    return [r.name, _year(ctx, r.name) or "", f"{parameters:,}", _accuracy(ctx, r.name), shown, *top]
 
 
 def _caption(r, trained: bool) -> str:
@@ -122,7 +132,7 @@ def build(ctx: AppContext) -> None:
                     "EfficientNet. The image is the Explore tab's.")
         with gr.Row():
             shown = gr.Image(label="Explore's image (change it in the Explore tab)", interactive=False,
-                             type="filepath", height=200, scale=1, buttons=[])
+                             type="filepath", height=200, scale=1, buttons=[], elem_id="compare-image")
             with gr.Column(scale=3):
                 # a multiselect list stays compact on a projector; custom values let the API name any model
                 chosen = gr.Dropdown(compare_choices(ctx), value=ready_names(ctx), multiselect=True,
@@ -133,7 +143,8 @@ def build(ctx: AppContext) -> None:
                         untrained = gr.Checkbox(label="Also offer untrained models (random weights)")
                     target = gr.Dropdown(class_union(ctx), value="", label="One class for every model")
                 button = gr.Button("Compare", variant="primary")
-        gallery = gr.Gallery(label="Grad-CAM per architecture", columns=4, height="auto", object_fit="contain",
+        gallery = gr.Gallery(label="Grad-CAM per architecture", columns=4, object_fit="contain",
+                             height="100%",  # its rows' own height: "auto" would cap it and scroll
                              elem_id="compare-gallery")
         table = gr.Dataframe(interactive=False)
     image = ctx.components["image"]

@@ -95,7 +95,7 @@ def mapper(ctx: AppContext):
         """The chosen layer's channels (most active first, numbered), its shape, stats and shape arithmetic."""
         view = ctx.cache.get(name).feature_maps(need_image(image), layer or None, None if show_all else 32)
         header = (f"**{view.layer}** output shape `{tuple(view.shape)}`: {view.shown_text}  \n"
-                  f"{view.description}")
+                  + view.description.replace("\n", "  \n"))  # the description's lines stay lines
         return image_file(view.grid), header, pd.DataFrame(view.table(), columns=["channel", "mean", "max", "zeros"])
     return feature_maps
 
