@@ -79,6 +79,16 @@ def pick_model(page, name: str) -> None:
     page.wait_for_timeout(1500)  # the layer and class choices follow the model
 
 
+def shrink(path: Path) -> None:
+    """Store a screenshot with a 256-colour palette, dithered so heatmaps show no bands (under 300 KB)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        rgb = img.convert("RGB")
+    palette = rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+    rgb.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG).save(path, optimize=True)
+
+
 def train(page) -> None:
     """A short LeNet-5 run on MNIST: curves, then the confusion matrix and the misclassified digits."""
     page.get_by_role("tab", name="Train").click()
@@ -130,6 +140,8 @@ def main() -> None:
             shoot(page, out, args.train)
     finally:
         demo.close()
+    for name in ("explore", "explore-cifar", "compare", "architecture") + (("train",) if args.train else ()):
+        shrink(out / f"{name}.png")
     print("\n".join(str(p) for p in sorted(out.glob("*.png"))))
 
 
