@@ -1,4 +1,4 @@
-"""Command line: `python -m cnndemo train ...` and `python -m cnndemo eval ...` (the app's code path)."""
+"""Command line: `python -m cnndemo train ...`, `eval ...` and `export ...` (the app's code path)."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +13,7 @@ from .errors import BadInputError
 
 # TrainConfig fields whose default is None, with the type a command-line value converts to
 _OPTIONAL_TYPES = {"time_budget_s": float, "image_size": int, "data_root": str, "limit_per_class": int,
-                   "test_limit_per_class": int, "threads": int}
+                   "test_limit_per_class": int, "threads": int, "lr": float}
 _ALIASES = {"time_budget_s": ["--time-budget"]}
 
 
@@ -43,6 +43,12 @@ def _eval_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+
+
+def _export_parser(sub) -> None:
+    """Flags of `export`."""
+    p = sub.add_parser("export", help="write a cnndemo checkpoint as ONNX (<stem>.onnx beside it)")
+    p.add_argument("--checkpoint", required=True, help="path to a cnndemo .safetensors checkpoint")
 
 
 class _Progress:
@@ -92,11 +98,16 @@ def _print_message(m: dict, progress: _Progress) -> None:
     if m["kind"] == "step":
         progress.step(m)
     elif m["kind"] == "epoch":
+        lo, hi = m["test_acc_ci"]
         progress.write(f"epoch {m['epoch']}: train loss {m['train_loss']:.4f} acc {m['train_acc']:.2%} | "
-                       f"test loss {m['test_loss']:.4f} acc {m['test_acc']:.2%} | {m['elapsed_s']:.1f}s")
+                       f"test loss {m['test_loss']:.4f} acc {m['test_acc']:.2%} (95 % interval {lo:.1%}-{hi:.1%} "
+                       f"on {m['n_test']}) | {m['elapsed_s']:.1f}s")
     elif m["kind"] == "start":
-        progress.write(f"training {m['model']} ({m['mode']}) on {m['n_train']} images, testing on {m['n_test']}; "
-                       f"{m['trainable']:,} of {m['params']:,} parameters trainable; device: {m['device']}")
+        progress.write(f"training {m['model']} ({m['mode']}, lr {m['lr']:g}) on {m['n_train']} images, testing on "
+                       f"{m['n_test']}; {m['trainable']:,} of {m['params']:,} parameters trainable; "
+                       f"device: {m['device']}")
+        for warning in m["warnings"]:
+            progress.write(f"warning: {warning}")
     elif m["kind"] == "status":
         progress.write(m["message"])
 
@@ -118,9 +129,13 @@ def run_train(args: argparse.Namespace) -> int:
     if not main_rank:
         return 0
     progress.close()
-    acc = done["metrics"].get("test_acc")
-    print(f"{done['reason']}: {done['message']}; best test accuracy "
-          f"{acc:.2%}" if acc is not None else f"{done['reason']}: no checkpoint written")
+    metrics = done["metrics"]
+    if metrics.get("test_acc") is None:
+        print(f"{done['reason']}: no checkpoint written")
+    else:
+        lo, hi = metrics["test_acc_ci"]
+        print(f"{done['reason']}: {done['message']}; test accuracy of the kept checkpoint {metrics['test_acc']:.2%} "
+              f"(95 % interval {lo:.1%}-{hi:.1%} on {metrics['n_test']} test images)")
     if done["checkpoint"]:
         print(f"checkpoint: {done['checkpoint']} ({done['elapsed_s']:.1f}s on {done['device']})")
     return 1 if done["reason"] == "oom" else 0
@@ -143,15 +158,24 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    """Export a checkpoint to ONNX beside it and say where."""
+    from .export import export_checkpoint
+
+    print(f"onnx: {export_checkpoint(args.checkpoint)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m cnndemo`."""
-    parser = argparse.ArgumentParser(prog="python -m cnndemo", description="cnndemo: train and evaluate CNNs")
+    parser = argparse.ArgumentParser(prog="python -m cnndemo", description="cnndemo: train, evaluate and export CNNs")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _eval_parser(sub)
+    _export_parser(sub)
     args = parser.parse_args(argv)
     try:
-        return run_train(args) if args.command == "train" else run_eval(args)
+        return {"train": run_train, "eval": run_eval, "export": run_export}[args.command](args)
     except BadInputError as e:  # a user's mistake: say what is wrong, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2

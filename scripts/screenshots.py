@@ -1,18 +1,24 @@
-"""Screenshots of every tab, taken in headless Chromium against the running app (for the README).
+"""Screenshots of the tabs at projector size (1280 x 720), taken in headless Chromium against the running app.
 
-python scripts/screenshots.py [--out docs/screens] [--chromium /usr/bin/chromium]
+python scripts/screenshots.py [--out docs/screens] [--chromium /usr/bin/chromium] [--train]
+
+explore.png: a photo uploaded and explained by the default model; explore-cifar.png: the same photo through a
+CIFAR-10 model (what it knows, what it sees); compare.png; architecture.png; with --train also train.png.
 """
 from __future__ import annotations
 
 import argparse
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 720}  # a classroom projector
+CIFAR_MODEL = "resnet18_cifar"
 
 
 def free_port() -> int:
@@ -37,16 +43,50 @@ def open_browser(playwright, chromium: str):
     return playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
 
 
-def explore(page, url: str) -> None:
-    """Open the app, pick the cat example, explain it, wait for the Grad-CAM."""
-    page.goto(url)
-    page.get_by_role("tab", name="Explore").click()
-    page.locator(".gallery-item, button.gallery-item, [data-testid='dataset'] button").first.click()
-    # the example reaches the image input asynchronously; explaining before it lands would find no image
-    page.wait_for_function("() => [...document.querySelectorAll('img')]"
-                           ".filter(i => i.src.includes('chelsea')).length >= 2")
+def photo_file() -> Path:
+    """The cat example written as a JPEG file, to upload as a person would."""
+    from cnndemo.examples import example_image
+
+    path = Path(tempfile.mkdtemp()) / "chelsea.jpg"
+    example_image("chelsea (cat)").save(path, quality=92)
+    return path
+
+
+def upload_and_explain(page, photo: Path) -> None:
+    """Upload the photo into Explore's image input, press Explain and wait for the heatmap's caption."""
+    page.locator("#explore-image input[type=file]").set_input_files(str(photo))
+    page.locator("#explore-image img").first.wait_for()
+    explain(page)
+
+
+def explain(page) -> None:
+    """Press Explain and wait until the caption of a new heatmap is there."""
+    page.evaluate("() => { const c = document.querySelector('#heat-caption'); if (c) c.dataset.old = c.innerText; }")
     page.get_by_role("button", name="Explain").click()
-    page.get_by_text("Grad-CAM for").wait_for(timeout=120_000)
+    page.wait_for_function("() => { const c = document.querySelector('#heat-caption');"
+                           " return c && c.innerText.trim().length > 10 && c.innerText !== c.dataset.old; }",
+                           timeout=180_000)
+    page.wait_for_function("() => !document.body.innerText.includes('processing |')", timeout=180_000)
+    page.wait_for_timeout(800)  # the images arrive just after the caption
+
+
+def pick_model(page, name: str) -> None:
+    """Choose a model in Explore's picker by typing its name."""
+    picker = page.locator("#explore-model input")
+    picker.click()
+    picker.fill(name)
+    page.get_by_role("option").filter(has_text=name).first.click()
+    page.wait_for_timeout(1500)  # the layer and class choices follow the model
+
+
+def shrink(path: Path) -> None:
+    """Store a screenshot with a 256-colour palette, dithered so heatmaps show no bands (under 300 KB)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        rgb = img.convert("RGB")
+    palette = rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+    rgb.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG).save(path, optimize=True)
 
 
 def train(page) -> None:
@@ -57,18 +97,35 @@ def train(page) -> None:
     page.get_by_role("button", name="Start").click()
     page.get_by_text("Best test accuracy").wait_for(timeout=300_000)
     page.wait_for_timeout(1000)  # let the last figures load
-    missing = [name for name, sel in (("confusion matrix", "[data-testid='matplotlib'] img, .matplotlib img"),
-                                      ("misclassified images", ".grid-wrap img, [data-testid='gallery'] img"))
-               if page.locator(sel).count() == 0]
-    if missing:
-        print(f"warning: the Train screenshot has no {' and no '.join(missing)} (the trainer's epoch message "
-              "lacks confusion_matrix / misclassified)", file=sys.stderr)
+
+
+def shoot(page, out: Path, with_train: bool) -> None:
+    """Every screenshot, in one browser session."""
+    upload_and_explain(page, photo_file())
+    page.screenshot(path=out / "explore.png")
+    pick_model(page, CIFAR_MODEL)
+    explain(page)
+    page.screenshot(path=out / "explore-cifar.png")
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("button", name="Compare").click()
+    page.locator("#compare-gallery img").first.wait_for(timeout=300_000)
+    page.wait_for_timeout(1500)
+    page.mouse.move(0, 0)  # no tile highlighted by the pointer
+    page.evaluate("() => document.querySelector('#compare-gallery').scrollIntoView({block: 'start'})")
+    page.screenshot(path=out / "compare.png")
+    page.get_by_role("tab", name="Architecture").click()
+    page.get_by_text("multiply-adds").first.wait_for(timeout=120_000)
+    page.screenshot(path=out / "architecture.png")
+    if with_train:
+        train(page)
+        page.screenshot(path=out / "train.png", full_page=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="docs/screens")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--train", action="store_true", help="also run a short training and shoot the Train tab")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -77,21 +134,14 @@ def main() -> None:
     demo = launch_app()
     try:
         with sync_playwright() as p:
-            page = open_browser(p, args.chromium).new_page(viewport={"width": 1280, "height": 1500})
-            explore(page, demo.local_url)
-            page.screenshot(path=out / "explore.png", full_page=True)
-            page.get_by_role("tab", name="Compare").click()
-            page.get_by_role("button", name="Compare").click()
-            page.locator(".caption-label, figcaption").first.wait_for(timeout=180_000)
-            page.screenshot(path=out / "compare.png", full_page=True)
-            page.get_by_role("tab", name="Architecture").click()
-            page.get_by_role("button", name="Show layers").click()
-            page.get_by_text("parameters**", exact=False).or_(page.get_by_text("multiply-adds")).first.wait_for()
-            page.screenshot(path=out / "architecture.png", full_page=True)
-            train(page)
-            page.screenshot(path=out / "train.png", full_page=True)
+            page = open_browser(p, args.chromium).new_page(viewport=VIEWPORT)
+            page.set_default_timeout(120_000)
+            page.goto(demo.local_url)
+            shoot(page, out, args.train)
     finally:
         demo.close()
+    for name in ("explore", "explore-cifar", "compare", "architecture") + (("train",) if args.train else ()):
+        shrink(out / f"{name}.png")
     print("\n".join(str(p) for p in sorted(out.glob("*.png"))))
 
 

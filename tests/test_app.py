@@ -14,6 +14,7 @@ from gradio_client import handle_file  # noqa: E402
 from cnndemo.serving import ServingLimits  # noqa: E402
 from cnndemo.ui.explore import DEFAULT_MODEL  # noqa: E402
 from cnndemo.ui.train import train_config  # noqa: E402
+from test_zoo import empty_hub, throwaway  # noqa: E402,F401  (fixtures: an empty hub; two throwaway models)
 
 
 def test_named_endpoints_exist(client):
@@ -28,11 +29,44 @@ def test_predict_labels_the_cat_offline(client, cat):
     assert any(word in top for word in ("cat", "tabby", "tiger", "egyptian", "persian", "siamese")), label
 
 
-def test_app_starts_on_a_shipped_checkpoint_that_knows_the_cat(client, cat):
-    from cnndemo.models.weights import shipped_checkpoint
-    assert shipped_checkpoint(DEFAULT_MODEL).is_file()
-    label, status = client.predict(cat, DEFAULT_MODEL, api_name="/predict")
-    assert "untrained" not in status.lower() and label["label"] == "cat", (label, status)
+CAT_WORDS = ("cat", "tabby", "tiger", "egyptian", "persian", "siamese", "lynx")
+IMAGENET_DOGS = range(151, 269)  # ImageNet's dog breeds: classes 151 (Chihuahua) to 268 (Mexican hairless)
+
+
+def test_the_default_model_knows_photos_offline():
+    from cnndemo.models import Readiness, model_info
+    spec = model_info(DEFAULT_MODEL).weights
+    assert spec.dataset == "imagenet" and spec.readiness() is Readiness.READY
+
+
+def test_predict_without_a_model_argument_labels_the_cat(client, cat):
+    label, status = client.predict(cat, api_name="/predict")  # the model argument takes the picker's default
+    assert "untrained" not in status.lower()
+    assert any(word in label["label"].lower() for word in CAT_WORDS), label
+
+
+@pytest.mark.slow
+def test_predict_without_a_model_argument_labels_dogs(client, tmp_path):
+    """No small package ships a dog photo under a licence that is clearly free (CC0 / public domain), so the dogs
+    are the first ten of CIFAR-10's test set (32 x 32, enlarged by the model's own resize): most must be dogs."""
+    from PIL import Image
+
+    from cnndemo.data import DataSettings
+    from cnndemo.data.builtin import load_dataset
+    from cnndemo.models import model_info
+    from conftest import SHARED_DATA
+    if not (SHARED_DATA / "cifar10-jpeg.tar.gz").is_file():
+        pytest.skip(f"CIFAR-10 not found in {SHARED_DATA}")
+    test = load_dataset("cifar10", str(SHARED_DATA), split="test", settings=DataSettings(test_limit_per_class=10))
+    dogs = test.images[test.labels == test.classes.index("dog")][:10]
+    classes = model_info(DEFAULT_MODEL).classes
+    hits = 0
+    for i, dog in enumerate(dogs):
+        path = tmp_path / f"dog{i}.png"
+        Image.fromarray(dog.permute(1, 2, 0).numpy()).save(path)
+        label, _ = client.predict(handle_file(str(path)), api_name="/predict")
+        hits += classes.index(label["label"]) in IMAGENET_DOGS
+    assert hits >= 7, f"{hits} of 10 CIFAR-10 test dogs labelled as a dog breed"
 
 
 def test_untrained_model_hides_predictions(client, cat):
@@ -44,27 +78,106 @@ def test_untrained_model_hides_predictions(client, cat):
 def test_feature_maps_show_shape_and_formula(client, cat):
     grid, header, stats = client.predict(cat, "resnet18_cifar", "conv1", api_name="/feature_maps")
     assert "(1, 64, 32, 32)" in header and "out = (32 - 3 + 2*1)/1 + 1 = 32" in header
-    assert len(stats["data"]) > 0
+    assert "32 of 64 channels shown" in header and len(stats["data"]) == 32
+
+
+def test_feature_maps_can_show_every_channel(client, cat):
+    _, header, stats = client.predict(cat, "resnet18_cifar", "conv1", True, api_name="/feature_maps")
+    assert "all 64 channels shown" in header
+    assert sorted(row[0] for row in stats["data"]) == list(range(64))  # each channel once, numbered as the tiles
 
 
 @pytest.mark.parametrize("method", ["gradcam", "guided_gradcam", "integrated_gradients", "occlusion"])
 def test_attribute_every_method(client, cat, method):
+    from cnndemo.explain import get_method
     (before, after), colorbar, caption = client.predict(cat, "lenet5", method, "", "", 0.5, False,
                                                        api_name="/attribute")
-    assert before and after and colorbar and "for **" in caption
+    assert before and after and colorbar and "for **" in caption and "p = " in caption
+    assert ("layer `" in caption) == get_method(method).uses_layer  # a layer is named only where one is used
+
+
+def _size(path: str) -> tuple[int, int]:
+    from PIL import Image
+    with Image.open(path) as img:
+        return img.size
+
+
+@pytest.mark.parametrize("model", ["efficientnet_lite0", "resnet18_cifar"])
+def test_the_heatmap_is_drawn_over_the_upload_at_its_aspect(client, tmp_path, model):
+    """A 640 x 480 upload comes back at 512 x 384, the heat only where the model looked (an ImageNet model: its
+    centre crop, the margins dimmed; a CIFAR model: the whole picture)."""
+    from PIL import Image
+
+    from cnndemo.explain.picture import OUTSIDE
+    from cnndemo.models import model_info
+    path = tmp_path / "upload.png"
+    Image.new("RGB", (640, 480), (200, 180, 160)).save(path)
+    (heat, plain), _, _ = client.predict(handle_file(str(path)), model, "gradcam", "", "", 0.5, False,
+                                         api_name="/attribute")
+    assert _size(heat) == _size(plain) == (512, 384)
+    left, top, right, bottom = (round(v * 0.8) for v in model_info(model).weights.crop_box(640, 480))
+    pixels = np.asarray(Image.open(plain).convert("RGB"), dtype=np.float32).mean(axis=2)
+    inside = np.zeros(pixels.shape, bool)
+    inside[top:bottom, left:right] = True
+    assert np.allclose(pixels[inside], 180, atol=1)  # the picture itself where the model looked ...
+    assert np.allclose(pixels[~inside], 180 * OUTSIDE, atol=1)  # ... and dimmed where it did not
+    assert inside.all() == (model_info(model).weights.crop_size is None)
+
+
+def test_an_untrained_heatmap_names_no_probability(client, cat):
+    _, _, caption = client.predict(cat, "vgg11_cifar", "gradcam", "", "", 0.5, False, api_name="/attribute")
+    assert "untrained" in caption and "random weights" in caption and "p = " not in caption
+
+
+def test_same_scale_caption_and_colour_bar(client, cat):
+    _, bar, caption = client.predict(cat, "resnet18_cifar", "gradcam", "", "dog", 0.5, False, True,
+                                     api_name="/attribute")
+    assert "**dog**" in caption and "same scale as the top-1 class" in caption
+    assert _size(bar)[0] > _size(bar)[1]  # a horizontal bar with its numbers
 
 
 def test_compare_two_models(client, cat):
-    gallery, table = client.predict(cat, ["vgg11_cifar", DEFAULT_MODEL], api_name="/compare")
-    assert len(gallery) == 2 and [r[0] for r in table["data"]] == ["vgg11_cifar", DEFAULT_MODEL]
+    gallery, table = client.predict(cat, ["vgg11_cifar", "resnet18_cifar"], api_name="/compare")
+    assert len(gallery) == 2 and [r[0] for r in table["data"]] == ["vgg11_cifar", "resnet18_cifar"]
     untrained, trained = table["data"]
-    assert untrained[2:] == ["(untrained: hidden)"] * 3  # random weights never pass for predictions
-    assert "cat" in trained[2].lower()
+    assert untrained[5:] == ["(untrained: hidden)"] * 3  # random weights never pass for predictions
+    assert "cat" in trained[5].lower() and trained[3].endswith("%")  # the sidecar's accuracy
+    assert int(trained[2].replace(",", "")) == 11_173_962  # counted from the loaded model
+    assert int(trained[1]) == 2015  # ResNet's year, from the story
+
+
+def test_compare_opens_on_ready_models_in_historical_order():
+    from cnndemo.learn.story import FAMILIES
+    from cnndemo.models import Readiness
+    from cnndemo.ui.compare import compare_choices, ready_names
+    from cnndemo.ui.context import AppContext
+    ctx = AppContext()
+    ticked = ready_names(ctx)
+    years = [FAMILIES[ctx.zoo.info(n).family][0] for n in ticked]
+    assert years == sorted(years) and len(set(ctx.zoo.info(n).family for n in ticked)) == len(ticked)
+    assert all(ctx.zoo.readiness(n) is Readiness.READY for n in ticked) and DEFAULT_MODEL in ticked
+    offered = {n for _, n in compare_choices(ctx)}
+    assert all(ctx.zoo.readiness(n) is Readiness.READY for n in offered)  # untrained ones only when asked
+    assert any(ctx.zoo.readiness(n) is Readiness.UNTRAINED for _, n in compare_choices(ctx, untrained=True))
+
+
+def test_compare_can_fix_one_class_for_every_model(client, cat):
+    gallery, table = client.predict(cat, ["resnet18_cifar", DEFAULT_MODEL], "dog", api_name="/compare")
+    cifar, imagenet = table["data"]
+    assert cifar[4] == "dog"  # the class is fixed where the model has it ...
+    assert imagenet[4] != "dog"  # ... and ImageNet, which has breeds but no "dog", shows its own top-1
+
+
+def test_compare_without_an_image_says_it_uses_explores(client):
+    with pytest.raises(Exception, match="Explore tab's image"):
+        client.predict(None, ["resnet18_cifar"], api_name="/compare")
 
 
 def test_architecture_table(client):
     table, totals = client.predict("alexnet_cifar", api_name="/architecture")
     assert "parameters" in totals and len(table["data"]) > 10
+    counts = [row[3] for row in table["data"]]
+    assert any("," in c for c in counts) and all(c.replace(",", "").isdigit() for c in counts)
 
 
 def test_bad_file_gets_a_message_and_server_keeps_serving(client, tmp_path, cat):
@@ -146,3 +259,125 @@ def test_a_registered_method_is_offered_by_the_app_and_accepted_by_attribute(cat
             assert "Input energy (test)" in caption
         finally:
             demo.close()
+
+
+@pytest.fixture
+def cat_path(tmp_path) -> str:
+    """The cat example as a file path, as Explore's image input hands it over."""
+    from cnndemo.examples import example_files
+    return str(example_files(tmp_path)[0])
+
+
+def test_the_class_list_puts_the_top_5_first():
+    from cnndemo.ui.explore import class_choices
+    choices = class_choices(("a", "b", "c", "d"), [("c", 0.6), ("a", 0.3)])
+    assert [v for _, v in choices] == ["", "c", "a", "b", "d"]
+    assert choices[1][0] == "c (60.0%)"
+
+
+PICKERS = ("Model", "Model (follows the Explore tab)", "Architecture", "Architectures")
+
+
+def _picker_names(demo) -> dict[str, list[str]]:
+    """The model names each picker offers, in order."""
+    found = {}
+    for comp in demo.config["components"]:
+        props = comp.get("props", {})
+        if props.get("label") in PICKERS and "choices" in props:
+            found[props["label"]] = [value for _, value in props["choices"]]
+    return found
+
+
+def test_every_model_picker_is_ordered_by_readiness(throwaway):
+    """A registered model with weights and one without land in the ready and untrained groups of every picker;
+    Compare leaves the untrained one out (test_zoo's throwaway registers both for this test only)."""
+    import app
+    found = _picker_names(app.build_demo())
+    assert set(found) == set(PICKERS), found
+    for label, names in found.items():
+        assert "zz_trained" in names, label
+        if label == "Architectures":
+            assert "aa_untrained" not in names
+        else:
+            assert names.index("zz_trained") < names.index("aa_untrained"), label
+
+
+def _drawn_digit() -> dict:
+    """A sketchpad value with a white vertical stroke (a 1) on the black canvas."""
+    canvas = np.zeros((280, 280, 3), np.uint8)
+    canvas[40:240, 130:150] = 255
+    return {"background": np.zeros_like(canvas), "layers": [canvas], "composite": canvas}
+
+
+def test_a_drawing_goes_straight_to_a_digits_model():
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import input_chooser, predictor
+    ctx = AppContext()
+    picture, model, layer, _, _, note = input_chooser(ctx)("sketch", _drawn_digit(), None, DEFAULT_MODEL)
+    name = model["value"]
+    assert ctx.zoo.info(name).dataset == "mnist" and ctx.zoo.state(name).trained
+    assert f"goes to **{name}**" in note and layer["value"] in ctx.zoo.info(name).feature_layers
+    label, _ = predictor(ctx)(picture, name)
+    assert label["1"] == max(label.values()), label  # the stroke is read as a one
+
+
+def test_a_newer_image_is_not_replaced_by_an_old_drawing():
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import input_chooser
+    updates = input_chooser(AppContext())("image", _drawn_digit(), "photo.png", DEFAULT_MODEL)
+    assert all(u == {"__type__": "update"} for u in updates)
+
+
+def test_a_weights_download_moves_the_progress_bar_with_its_size():
+    from cnndemo.models import DownloadProgress
+    from cnndemo.ui.explore import loading_progress
+    heard = []
+    bar = loading_progress(lambda fraction, desc: heard.append((fraction, desc)))
+    bar(DownloadProgress("resnet50's ImageNet weights", 50_000_000, 100_000_000))
+    assert heard == [(0.5, "downloading resnet50's ImageNet weights: 50.0 of 100.0 MB")]
+
+
+def test_the_model_cache_hands_the_progress_callback_to_the_zoo():
+    from cnndemo.explain import ModelCache, default_loader
+    heard = []
+
+    def loader(name, progress=None):
+        heard.append(progress)
+        return default_loader(name)
+
+    def bar(p) -> None:
+        pass
+
+    cache = ModelCache(loader)
+    cache.get("lenet5", bar)
+    cache.get("lenet5_mnist")
+    assert heard == [bar, None]
+
+
+def test_offline_a_download_model_says_one_plain_sentence(cat_path, empty_hub, monkeypatch):
+    from cnndemo.models import download
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import predictor
+
+    def offline(url: str) -> None:
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(download, "_probe", offline)
+    label, status = predictor(AppContext())(cat_path, "resnet18")
+    assert label is None and "not on this computer" in status and "urlopen" not in status.lower(), status
+
+
+def test_a_cifar_model_says_what_it_knows_and_shows_what_it_sees(cat_path):
+    from cnndemo.explain.render import tensor_display
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import model_watcher, seer
+    ctx = AppContext()
+    *_, knows = model_watcher(ctx)("resnet18_cifar")
+    assert "knows the 10 CIFAR-10 classes" in knows and "32x32 px" in knows
+    classes, seen, note, _ = seer(ctx)(cat_path, "resnet18_cifar", "dog")
+    x = ctx.cache.get("resnet18_cifar").record(cat_path).x
+    factor = seen.shape[0] // 32
+    assert factor >= 2 and seen.shape == (32 * factor, 32 * factor, 3) and "3 x 32 x 32" in note
+    info = ctx.zoo.info("resnet18_cifar")
+    np.testing.assert_array_equal(seen[::factor, ::factor], tensor_display(x, info.mean, info.std))  # its pixels
+    assert [v for _, v in classes["choices"]][1] == "cat" and classes["value"] == "dog"  # top 5 first

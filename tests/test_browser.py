@@ -1,4 +1,5 @@
-"""End to end in a real headless Chromium: Explore (example, predictions, layer switch, Grad-CAM) and Train
+"""End to end in a real headless Chromium at projector size (1280 x 720): Explore (an uploaded photo, then an
+example: predictions, layer switch, Grad-CAM, all of image, predictions and heatmap on the first screen) and Train
 (a one-epoch run whose curves update, then a second run cancelled). Screenshots go to $CNNDEMO_ARTIFACTS."""
 from __future__ import annotations
 
@@ -10,6 +11,23 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.slow
+VIEWPORT = {"width": 1280, "height": 720}  # a classroom projector
+CAT = re.compile(r"cat|tabby|tiger|egyptian|persian|siamese|lynx", re.I)
+def top_label(page) -> str:
+    """The most probable class the Predictions panel shows (its first line after the panel's label)."""
+    lines = [t.strip() for t in page.locator("#predictions").inner_text().splitlines()]
+    return next(t for t in lines if t and t != "Predictions")
+
+
+def explain(page) -> None:
+    """Press Explain and wait until every step has finished (a heatmap caption, no progress timer left)."""
+    busy = "(s) => /\\d\\.\\ds/.test(document.querySelector(s).innerText)"  # a component's timer: '0.3s'
+    page.get_by_role("button", name="Explain").click()
+    page.wait_for_function(f"() => ({busy})('#predictions')", timeout=15_000)
+    page.wait_for_function(f"() => !['#predictions', '#heatmap', '#heat-caption'].some({busy})"
+                           " && document.querySelector('#heat-caption').innerText.includes('for')", timeout=120_000)
+
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -41,7 +59,7 @@ def page(served):
         pytest.skip("no Chromium found (apt-get install chromium, or set CNNDEMO_CHROMIUM)")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(60_000)
         page.goto(served.local_url)
         try:
@@ -56,16 +74,35 @@ def _number(page, label: str):
                         f"label:has-text('{label}') input[type=number]").first
 
 
+def test_an_uploaded_photo_is_labelled_and_fits_a_projector(page, artifacts, tmp_path):
+    from cnndemo.examples import example_image
+    photo = tmp_path / "my-cat.jpg"
+    example_image("chelsea (cat)").save(photo, quality=90)
+    page.get_by_role("tab", name="Explore").click()
+    page.locator("#explore-image input[type=file]").set_input_files(str(photo))
+    page.locator("#explore-image img").first.wait_for()
+    explain(page)
+    page.locator("#heatmap img").first.wait_for()
+    top = top_label(page)
+    assert CAT.search(top), top
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=artifacts / "explore-upload.png")
+    for part in ("#explore-image", "#predictions", "#heatmap"):
+        box = page.locator(part).bounding_box()
+        assert box and box["y"] >= 0 and box["x"] >= 0, (part, box)
+        assert box["y"] + box["height"] <= VIEWPORT["height"] and box["x"] + box["width"] <= VIEWPORT["width"], \
+            (part, box)
+
+
 def test_explore_example_predictions_layer_and_gradcam(page, artifacts):
     page.get_by_role("tab", name="Explore").click()
     page.locator(".gallery-item, button.gallery-item, [data-testid='dataset'] button").first.click()
     # the example reaches the image input asynchronously; explaining before it lands would find no image
     page.wait_for_function("() => [...document.querySelectorAll('img')]"
                            ".filter(i => i.src.includes('chelsea')).length >= 2")
-    page.get_by_role("button", name="Explain").click()
-    page.get_by_text("Grad-CAM for").wait_for(timeout=120_000)
-    top = page.locator("[data-testid='label-output-value']").first.inner_text()
-    assert re.search(r"cat|tabby|tiger|egyptian|persian|siamese", top, re.I), top
+    explain(page)
+    top = top_label(page)
+    assert CAT.search(top), top
     page.screenshot(path=artifacts / "explore.png", full_page=True)
 
     dropdown = page.get_by_label("Feature-map layer")
@@ -76,6 +113,19 @@ def test_explore_example_predictions_layer_and_gradcam(page, artifacts):
     page.get_by_role("option").filter(has_text=re.compile(rf"^\W*{re.escape(choice)}$")).first.click()
     page.locator("p", has_text=f"{choice} output shape").first.wait_for(timeout=60_000)  # new layer's maps
     page.screenshot(path=artifacts / "explore-layer.png", full_page=True)
+
+
+def test_compare_shows_explores_image_and_its_whole_gallery(page, artifacts):
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#compare-image img").first.wait_for()  # Explore's image, shown here
+    page.get_by_role("button", name="Compare").click()
+    page.locator("#compare-gallery img").first.wait_for(timeout=300_000)
+    page.wait_for_function("() => !/\\d\\.\\ds/.test(document.querySelector('#compare-gallery').innerText)",
+                           timeout=300_000)
+    page.screenshot(path=artifacts / "compare.png", full_page=True)
+    cut = page.evaluate("() => { const g = document.querySelector('#compare-gallery .grid-wrap');"
+                        " return g.scrollHeight - g.clientHeight; }")
+    assert cut <= 1, f"the gallery hides {cut} px behind a scroll bar"
 
 
 def test_train_one_epoch_then_cancel_a_second_run(page, artifacts, mnist_root):

@@ -14,8 +14,8 @@ SHARED = ROOT.parent / "shared" / "data"
 needs_mnist = pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {SHARED}")
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "cnndemo", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
 
@@ -50,3 +50,21 @@ def test_pickle_checkpoint_is_refused(tmp_path):
     bad.write_bytes(b"\x80\x04not really")
     r = cli("eval", "--checkpoint", str(bad))
     assert r.returncode == 2 and "Traceback" not in r.stderr and "error:" in r.stderr
+
+
+@pytest.mark.slow
+def test_train_with_no_flags_works_offline_then_exports_onnx(tmp_path):
+    """The command line's defaults train on the shapes drawn by code: no data folder, no download."""
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    out = tmp_path / "run"
+    env = {"CNNDEMO_DATA": str(empty)}
+    r = cli("train", "--out", str(out), "--run-name", "offline check", "--limit-per-class", "100", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "training lenet5 (scratch, lr 0.001) on 500 images, testing on 1000" in r.stdout
+    assert "95 % interval" in r.stdout and "checkpoint:" in r.stdout
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["dataset"] == "shapes" and meta["recipe"]["run_name"] == "offline check"
+    r = cli("export", "--checkpoint", str(out) + ".safetensors")
+    assert r.returncode == 0, r.stderr
+    assert out.with_suffix(".onnx").is_file() and f"onnx: {out}.onnx" in r.stdout

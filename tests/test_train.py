@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import cnndemo.train.device as hw
 from cnndemo import checkpoints
 from cnndemo.data import BatchSpec, Batches, DataSettings, Splits, TensorData, load_splits
 from cnndemo.errors import BadInputError
-from cnndemo.train import TrainConfig, evaluate, train
+from cnndemo.train import TrainConfig, command_line, evaluate, train
 from cnndemo.train.parts import loss_of
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -348,3 +349,126 @@ def test_a_stop_before_the_first_step_is_a_cancel_with_nothing_kept(tmp_path):
     msgs = run(config(tmp_path), digits(), stop, model=Flaky(0, RuntimeError))
     assert [m["kind"] for m in msgs] == ["start", "done"]
     assert msgs[-1]["reason"] == "cancelled" and msgs[-1]["checkpoint"] is None
+
+
+# ---------- results a class can trust: counts, intervals, warnings, per-mode learning rates, run names ----------
+
+def shapes_small(per_class: int = 60, test_per_class: int = 4) -> Splits:
+    """A few shapes pictures (the offline built-in set): colour, 32x32."""
+    return load_splits("shapes", DataSettings(limit_per_class=per_class, test_limit_per_class=test_per_class))
+
+
+def test_every_message_carries_counts_intervals_and_warnings(tmp_path):
+    data = shapes_small()
+    msgs = run(config(tmp_path, model="lenet5", dataset="shapes", epochs=2, run_name="Class 4B, first try"), data)
+    start, epochs, done = msgs[0], [m for m in msgs if m["kind"] == "epoch"], msgs[-1]
+    epoch = epochs[-1]
+    assert (start["n_train"], start["n_test"]) == (300, 20) == (done["n_train"], done["n_test"])
+    assert start["run_name"] == done["run_name"] == "Class 4B, first try" and start["lr"] == 3e-3
+    assert start["warnings"] == done["warnings"] == []  # 20 test pictures, colour model: nothing to say
+    lo, hi = epoch["test_acc_ci"]
+    assert epoch["n_test"] == 20 and lo <= epoch["test_acc"] <= hi and hi - lo > 0.2  # wide on 20 pictures
+    kept = epochs[done["metrics"]["epoch"] - 1]
+    assert done["metrics"]["test_acc_ci"] == kept["test_acc_ci"] and done["metrics"]["n_test"] == 20
+    meta = checkpoints.load(done["checkpoint"])[1]
+    assert meta["recipe"]["run_name"] == "Class 4B, first try" and meta["recipe"]["lr"] == 3e-3
+
+
+def test_a_small_test_set_and_colour_on_a_grey_model_are_said(tmp_path):
+    from cnndemo.train import MIN_TEST_IMAGES, run_warnings
+    small = shapes_small(test_per_class=2)  # 10 test pictures
+    warnings = run_warnings("lenet5_mnist", small)
+    assert len(warnings) == 2
+    assert "Only 10 test pictures" in warnings[0] and str(MIN_TEST_IMAGES) in warnings[0]
+    assert "in colour but lenet5_mnist reads grey 28x28" in warnings[1]
+    assert run_warnings("lenet5", small) == warnings[:1]
+    grey = Splits(*(TensorData(d.images.float().mean(1, keepdim=True).expand(-1, 3, -1, -1).to(torch.uint8),
+                               d.labels, d.classes) for d in (small.train, shapes_small(test_per_class=4).test)))
+    assert run_warnings("lenet5_mnist", grey) == []  # grey pictures in three channels are not colour
+    done = run(config(tmp_path, model="lenet5_mnist", dataset="shapes"), small)[-1]
+    assert done["warnings"] == warnings
+
+
+def test_wilson_interval_is_scipys_and_sane_at_the_edges():
+    import math
+    from cnndemo.train import wilson_interval
+    z = 1.959963984540054
+    for k, n in ((6, 6), (0, 10), (45, 50), (3, 7)):
+        p = k / n
+        centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        lo, hi = wilson_interval(k, n)
+        assert lo == pytest.approx(max(0.0, centre - half / (1 + z * z / n)), abs=1e-9)
+        assert hi == pytest.approx(min(1.0, centre + half / (1 + z * z / n)), abs=1e-9)
+        assert lo <= p <= hi
+    assert wilson_interval(6, 6)[0] < 0.62  # "100 %" on 6 pictures: could be 61 %
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("mode", ["scratch", "finetune", "probe"])
+def test_each_mode_starts_from_its_own_learning_rate(tmp_path, mode):
+    from cnndemo.train import DEFAULT_LR
+    cfg = config(tmp_path, model="lenet5", dataset="shapes", mode=mode, lr=None, schedule="none", init="none")
+    assert cfg.learning_rate == DEFAULT_LR[mode] and DEFAULT_LR["finetune"] < DEFAULT_LR["probe"]
+    step = next(m for m in run(cfg, shapes_small(20, 2)) if m["kind"] == "step")
+    assert step["lr"] == DEFAULT_LR[mode]
+    assert replace(cfg, lr=0.05).learning_rate == 0.05
+
+
+def test_run_names_are_checked():
+    with pytest.raises(BadInputError, match="keep it to 60"):
+        TrainConfig(run_name="x" * 61)
+    with pytest.raises(BadInputError, match="line breaks"):
+        TrainConfig(run_name="two\nlines")
+    assert "run_name" not in command_line(TrainConfig(run_name="mine"))
+
+
+def test_keep_last_saves_the_last_epoch_once(tmp_path, monkeypatch):
+    import cnndemo.train.loop as loop
+    saved = []
+    real = loop.save_checkpoint
+    monkeypatch.setattr(loop, "save_checkpoint", lambda *a, **k: saved.append(k["epoch"]) or real(*a, **k))
+    msgs = run(config(tmp_path, model="lenet5", dataset="shapes", epochs=3, keep="last"), shapes_small(20, 2))
+    assert saved == [3] and msgs[-1]["metrics"]["epoch"] == 3
+    assert msgs[-1]["metrics"]["test_acc"] == [m for m in msgs if m["kind"] == "epoch"][-1]["test_acc"]
+
+
+# ---------- mistakes: the pictures of a confusion-matrix cell ----------
+
+@pytest.fixture(scope="module")
+def shapes_run(tmp_path_factory):
+    """A briefly trained LeNet on shapes: it gets some test pictures right and some wrong."""
+    out = tmp_path_factory.mktemp("mistakes") / "ck"
+    cfg = TrainConfig(model="lenet5", dataset="shapes", epochs=2, batch_size=32, lr=3e-3, limit_per_class=200,
+                      test_limit_per_class=30, out=str(out), threads=1)
+    return list(train(cfg))[-1]["checkpoint"]
+
+
+def test_mistakes_are_the_misclassified_test_pictures(shapes_run):
+    from cnndemo.models import load_checkpoint
+    from cnndemo.train import mistakes
+    from cnndemo.train.evaluate import checkpoint_spec
+    model, meta = load_checkpoint(shapes_run)
+    test = load_splits("shapes", DataSettings(test_limit_per_class=30)).test
+    spec = checkpoint_spec(meta)
+    with torch.no_grad():  # the truth, one picture at a time
+        truth = [int(model(Batches(test.subset(torch.tensor([i])), spec, 1).__iter__().__next__()[0]).argmax())
+                 for i in range(len(test))]
+    ev = evaluate(model, Batches(test, spec, 64), len(test.classes), max_misclassified=10_000)
+    k, wrong = len(test.classes), set()
+    for t in range(k):
+        for p in range(k):
+            cell = mistakes(model, test, spec, test.classes[t], p)
+            assert len(cell.indices) == ev["confusion_matrix"][t][p]
+            assert all(int(test.labels[i]) == t and truth[i] == p for i in cell.indices)
+            assert cell.true_class == test.classes[t] and cell.images().shape[0] == len(cell.indices)
+            wrong |= set(cell.indices) if t != p else set()
+    assert wrong == {i for i, _, _ in ev["misclassified"]} and wrong  # every mistake, and some exist
+
+
+def test_checkpoint_mistakes_use_the_builtin_test_split_and_refuse_unknown_classes(shapes_run):
+    from cnndemo.train import checkpoint_mistakes
+    full = checkpoint_mistakes(shapes_run, "circle", "square")
+    assert len(full.test) == 1000 and full.test.name == "shapes"  # the data set's own test split
+    assert all(int(full.test.labels[i]) == 0 for i in full.indices)
+    with pytest.raises(BadInputError, match="no class 'hexagon'"):
+        checkpoint_mistakes(shapes_run, "hexagon", 0)

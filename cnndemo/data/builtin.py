@@ -1,4 +1,5 @@
-"""Built-in data sets (MNIST, Fashion-MNIST, CIFAR-10) and user archives, loaded once into uint8 tensors."""
+"""Built-in data sets (MNIST, Fashion-MNIST, CIFAR-10, and shapes drawn by code) and user archives, loaded once
+into uint8 tensors."""
 from __future__ import annotations
 
 import functools
@@ -12,11 +13,15 @@ from typing import Iterator
 
 import torch
 
-from ..catalog import BUILTIN, DATASETS
+from .. import catalog
+from ..catalog import BUILTIN
 from ..errors import BadInputError
+from . import shapes
 from .archive import ArchiveLimits, load_image_folder_archive
 from .tensors import TensorData, per_class_subset, split_holdout
 
+OFFLINE = (shapes.NAME,)  # drawn by code: no download and no data folder
+DATASETS = (*BUILTIN, *OFFLINE)  # every name load_splits takes besides an archive path
 CIFAR_ARCHIVE = "cifar10-jpeg.tar.gz"
 DOWNLOAD_TIMEOUT_S = 20.0
 
@@ -112,7 +117,7 @@ def _from_torchvision(name: str, root: Path, split: str, download: bool) -> Tens
     x = x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)  # MNIST is (N,H,W), CIFAR (N,H,W,C)
     y = torch.as_tensor(ds.targets, dtype=torch.int64)
     # the catalog's readable names (torchvision's MNIST names are '0 - zero' and so on)
-    return TensorData(x.contiguous(), y, DATASETS[name].classes, name)
+    return TensorData(x.contiguous(), y, catalog.DATASETS[name].classes, name)
 
 
 def _cache_key(path: Path, split: str, settings: DataSettings) -> str:
@@ -185,17 +190,19 @@ def load_splits(dataset: str, settings: DataSettings = DataSettings()) -> Splits
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, split: str = "train",
                  settings: DataSettings = DataSettings()) -> TensorData:
-    """One split of mnist, fashion_mnist or cifar10 as uint8 tensors (subset per settings)."""
-    if name not in BUILTIN:
-        raise BadInputError(f"unknown data set {name!r}; choose one of {', '.join(BUILTIN)} or an archive path")
+    """One split of a built-in data set (DATASETS) as uint8 tensors (subset per settings)."""
+    if name not in DATASETS:
+        raise BadInputError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)} or an archive path")
     if split not in ("train", "test"):
         raise BadInputError(f"split must be 'train' or 'test', not {split!r}")
+    limit = settings.limit_per_class if split == "train" else settings.test_limit_per_class
+    if name == shapes.NAME:
+        return per_class_subset(shapes.load(split), limit)
     base = data_root(root or settings.root)
     if name == "cifar10" and not (base / "cifar-10-batches-py").is_dir() and (base / CIFAR_ARCHIVE).is_file():
         s = load_archive_splits(base / CIFAR_ARCHIVE, settings)
         d = s.train if split == "train" else s.test
         return TensorData(d.images, d.labels, d.classes, "cifar10")
-    limit = settings.limit_per_class if split == "train" else settings.test_limit_per_class
     return per_class_subset(_builtin_in_memory(name, str(base), split, settings.download), limit)
 
 

@@ -38,17 +38,19 @@ class Explainer:
         """Top-k (class name, probability), most probable first."""
         return self._predictions(self.record(image), top_k)
 
-    def feature_maps(self, image: Any, layer: str | None = None, max_channels: int = 32,
+    def feature_maps(self, image: Any, layer: str | None = None, max_channels: int | None = 32,
                      colormap: str = "viridis") -> FeatureMapView:
-        """The output of layer (default: first feature layer), most active channels first."""
+        """The output of layer (default: first feature layer), most active channels first (None: all of them)."""
         layer = layer or self._default_layer()
         rec = self.record(image, layers=(layer,))
         return self._feature_view(rec, layer, max_channels, colormap)
 
-    def attribute(self, image: Any, settings: ExplainSettings = ExplainSettings()) -> AttributionView:
-        """Attribution heatmap and overlay for settings.method; Grad-CAM comes from the cached forward."""
+    def attribute(self, image: Any, settings: ExplainSettings = ExplainSettings(),
+                  same_scale: bool = False) -> AttributionView:
+        """Attribution heatmap and overlay for settings.method; Grad-CAM comes from the cached forward.
+        same_scale: scale the map by the top-1 class's strongest value, so maps of several classes compare."""
         rec = self.record(image, cam_layer=settings.layer)
-        return self._attribution(rec, settings)
+        return self._attribution(rec, settings, same_scale)
 
     def explain(self, image: Any, layer: str | None = None, settings: ExplainSettings = ExplainSettings(),
                 max_channels: int = 32) -> Explanation:
@@ -127,45 +129,53 @@ class Explainer:
         """Top-k (class name, probability) of a record."""
         return [(self.class_name(i), float(rec.probs[i])) for i in rec.top(top_k)]
 
-    def _feature_view(self, rec: ForwardRecord, layer: str, max_channels: int = 32,
+    def _feature_view(self, rec: ForwardRecord, layer: str, max_channels: int | None = 32,
                       colormap: str = "viridis") -> FeatureMapView:
-        """Channel grid, stats and description of one kept activation (pure numpy)."""
+        """Channel grid (tiles numbered by channel), stats and description of one kept activation (pure numpy)."""
         act = rec.activations[layer]
         maps = _as_maps(act[0].float().cpu().numpy())
         flat = maps.reshape(len(maps), -1)
-        order = np.argsort(-flat.mean(axis=1), kind="stable")[:max(1, max_channels)]
+        order = np.argsort(-flat.mean(axis=1), kind="stable")[:max(1, max_channels or len(maps))]
         shown = flat[order]
         means, maxes, zeros = shown.mean(axis=1), shown.max(axis=1), (shown == 0).mean(axis=1)
         stats = tuple(ChannelStats(int(c), float(m), float(x), float(z))
                       for c, m, x, z in zip(order, means, maxes, zeros))
         shown = maps[order]
         description = describe_layer(self.model, layer, rec.input_shapes.get(layer), tuple(act.shape))
-        return FeatureMapView(layer=layer, grid=channel_grid(shown, colormap), shape=tuple(act.shape),
-                              channels=stats, description=description)
+        return FeatureMapView(layer=layer, grid=channel_grid(shown, colormap, numbers=order.tolist()),
+                              shape=tuple(act.shape), channels=stats, description=description,
+                              total_channels=len(maps))
 
-    def _attribution(self, rec: ForwardRecord, settings: ExplainSettings) -> AttributionView:
+    def _attribution(self, rec: ForwardRecord, settings: ExplainSettings, same_scale: bool = False) -> AttributionView:
         """The heatmap for settings (memoised on the record) rendered onto the record's picture."""
         target = self.target_index(rec, settings.target)
-        memo_key = replace(settings, target=target, layer=rec.cam_layer).heatmap_key()
-        with self._lock:
-            heatmap = rec.memo.get(memo_key)
-            if heatmap is None:
-                heatmap = self._heatmap(rec, target, settings)
-                while len(rec.memo) >= MEMO_LIMIT:
-                    rec.memo.pop(next(iter(rec.memo)))
-                rec.memo[memo_key] = heatmap
+        heatmap, scale = self._heat(rec, target, settings)
+        if same_scale:
+            heatmap, scale, same_scale = _rescaled(heatmap, scale, self._heat(rec, rec.top(1)[0], settings)[1])
         return AttributionView.build(
             heatmap=heatmap, display=rec.display, opacity=settings.opacity, colormap=settings.colormap,
             method=settings.method, layer=rec.cam_layer, target=target, target_name=self.class_name(target),
-            probability=float(rec.probs[target]))
+            probability=float(rec.probs[target]), scale=scale, shared_scale=same_scale)
 
-    def _heatmap(self, rec: ForwardRecord, target: int, settings: ExplainSettings) -> np.ndarray:
+    def _heat(self, rec: ForwardRecord, target: int, settings: ExplainSettings) -> tuple[np.ndarray, float]:
+        """(heatmap, raw value of its 1) for one class, memoised on the record."""
+        memo_key = replace(settings, target=target, layer=rec.cam_layer).heatmap_key()
+        with self._lock:
+            heat = rec.memo.get(memo_key)
+            if heat is None:
+                heat = self._heatmap(rec, target, settings)
+                while len(rec.memo) >= MEMO_LIMIT:
+                    rec.memo.pop(next(iter(rec.memo)))
+                rec.memo[memo_key] = heat
+        return heat
+
+    def _heatmap(self, rec: ForwardRecord, target: int, settings: ExplainSettings) -> tuple[np.ndarray, float]:
         """Compute one heatmap: from the kept record where the method can, else by running the method on the model."""
         method, options = get_method(settings.method), settings.method_options()
-        heatmap = method.from_record(rec, target, options)
-        if heatmap is None:
-            heatmap = self.method(settings.method, rec.cam_layer)(rec.x, target, options)
-        return heatmap
+        heat = method.heat_from_record(rec, target, options)
+        if heat is None:
+            heat = self.method(settings.method, rec.cam_layer).heat(rec.x, target, options)
+        return heat
 
     def method(self, name: str, cam_layer: str | None = None):
         """The registered method called name, bound to this model, its CAM layer and its normalisation."""
@@ -195,6 +205,13 @@ class Explainer:
     def _default_layer(self) -> str:
         """The layer shown when none is picked."""
         return self.info.feature_layers[0] if self.info.feature_layers else self.info.cam_layer
+
+
+def _rescaled(heatmap: np.ndarray, scale: float, top: float) -> tuple[np.ndarray, float, bool]:
+    """heatmap (whose 1 stands for scale) re-expressed so that 1 stands for top; unchanged when a scale is unknown."""
+    if not (np.isfinite(scale) and np.isfinite(top) and top > 0):
+        return heatmap, scale, False
+    return np.clip(heatmap * np.float32(scale / top), 0.0, 1.0).astype(np.float32), top, True
 
 
 def _digest(data: np.ndarray, kind: str) -> str:
@@ -232,8 +249,9 @@ class ModelCache:
         self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str) -> Explainer:
-        """The Explainer of model name, loading it if needed (one load per name even under concurrent calls)."""
+    def get(self, name: str, progress: Callable[[Any], None] | None = None) -> Explainer:
+        """The Explainer of model name, loading it if needed (one load per name even under concurrent calls);
+        progress, when given, goes to the loader (it hears about a weights download)."""
         with self._lock:
             if name in self._explainers:
                 self._explainers.move_to_end(name)
@@ -243,7 +261,7 @@ class ModelCache:
             with self._lock:
                 if name in self._explainers:
                     return self._explainers[name]
-            model, info = self.loader(name)
+            model, info = self.loader(name) if progress is None else self.loader(name, progress)
             explainer = Explainer(model, info, max_records=self.max_records)
             with self._lock:
                 self._explainers[name] = explainer
@@ -268,8 +286,10 @@ class ModelCache:
             self._explainers.pop(name, None)
 
     def compare(self, image: Any, names: list[str] | tuple[str, ...],
-                settings: ExplainSettings = ExplainSettings()) -> list[CompareRow]:
-        """One image through several architectures: top-3 and Grad-CAM (own top-1, default layer) for each."""
+                settings: ExplainSettings = ExplainSettings(), target: str | None = None,
+                progress: Callable[[Any], None] | None = None) -> list[CompareRow]:
+        """One image through several architectures: top-3 and Grad-CAM (default layer) for each, of the class
+        called target in every model that has one, else of the model's own top-1 (progress: as in get)."""
         if not isinstance(image, torch.Tensor):
             from cnndemo.images import open_image
 
@@ -277,6 +297,8 @@ class ModelCache:
         settings = replace(settings, method="gradcam", layer=None, target=None)
         rows = []
         for name in names:
-            explainer = self.get(name)
-            rows.append(CompareRow(name, explainer.predict(image, 3), explainer.attribute(image, settings)))
+            explainer = self.get(name, progress)
+            known = bool(target) and target.strip().lower() in (c.lower() for c in explainer.info.classes)
+            attribution = explainer.attribute(image, replace(settings, target=target if known else None))
+            rows.append(CompareRow(name, explainer.predict(image, 3), attribution))
         return rows

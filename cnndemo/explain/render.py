@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import matplotlib
 import numpy as np
 import torch.nn as nn
 from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 
 from cnndemo.errors import BadInputError
 from cnndemo.summary import formula_text
@@ -52,13 +54,15 @@ def colorbar_figure(cmap: str = "jet", label: str = "attribution (0 = none, 1 = 
     return fig
 
 
-def channel_grid(maps: np.ndarray, cmap: str = "viridis", min_tile: int = 48, gap: int = 2) -> np.ndarray:
-    """Tile N x h x w channel maps (each scaled to its own range) into one uint8 RGB grid image."""
+def channel_grid(maps: np.ndarray, cmap: str = "viridis", min_tile: int = 96, gap: int = 4,
+                 numbers: Sequence[int] | None = None) -> np.ndarray:
+    """Tile N x h x w channel maps (each scaled to its own range) into one uint8 RGB grid image, each tile
+    enlarged nearest-neighbour to at least min_tile px (no blur between pixels) and labelled with its channel."""
     n, h, w = maps.shape
     lo = maps.reshape(n, -1).min(axis=1)[:, None, None]
     span = maps.reshape(n, -1).max(axis=1)[:, None, None] - lo
     scaled = np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0.0)
-    rep = max(1, math.ceil(min_tile / max(h, w)))  # blow tiny maps (7x7) up to a visible size
+    rep = max(1, math.ceil(min_tile / max(h, w)))  # blow tiny maps (7x7) up to a readable size
     tiles = colorize(scaled.repeat(rep, axis=1).repeat(rep, axis=2), cmap)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
@@ -67,7 +71,23 @@ def channel_grid(maps: np.ndarray, cmap: str = "viridis", min_tile: int = 48, ga
     for i in range(n):
         r, c = divmod(i, cols)
         grid[r * (th + gap):r * (th + gap) + th, c * (tw + gap):c * (tw + gap) + tw] = tiles[i]
-    return grid
+    if numbers is None:
+        return grid
+    return _number_tiles(grid, list(numbers)[:n], cols, th + gap, tw + gap)
+
+
+def _number_tiles(grid: np.ndarray, numbers: list[int], cols: int, step_h: int, step_w: int) -> np.ndarray:
+    """Write each tile's channel number in its top-left corner, white on a dark box (readable on any colour)."""
+    picture = Image.fromarray(grid)
+    draw = ImageDraw.Draw(picture)
+    font = ImageFont.load_default(size=max(10, min(step_h, step_w) // 6))
+    for i, number in enumerate(numbers):
+        r, c = divmod(i, cols)
+        x, y = c * step_w, r * step_h
+        left, top, right, bottom = draw.textbbox((x + 3, y + 1), str(number), font=font)
+        draw.rectangle((x, y, right + 3, bottom + 2), fill=(0, 0, 0))
+        draw.text((x + 3, y + 1), str(number), fill=(255, 255, 255), font=font)
+    return np.asarray(picture)
 
 
 def tensor_display(x, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:

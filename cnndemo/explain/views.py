@@ -28,6 +28,14 @@ class FeatureMapView:
     shape: tuple[int, ...]  # full output shape, batch included
     channels: tuple[ChannelStats, ...]  # the shown channels, in grid order
     description: str  # layer type, in -> out shape, kernel / stride / padding and the filled-in formula
+    total_channels: int = 0  # channels the layer has (the grid may show fewer)
+
+    @property
+    def shown_text(self) -> str:
+        """'32 of 64 channels shown, most active first' (or 'all 16 channels ...')."""
+        shown, total = len(self.channels), max(self.total_channels, len(self.channels))
+        return (f"all {total} channels shown" if shown == total else f"{shown} of {total} channels shown") + \
+            ", most active first"
 
     def table(self) -> list[list[float]]:
         """Rows [channel, mean, max, fraction of zeros] for a table widget."""
@@ -49,6 +57,8 @@ class AttributionView:
     colorbar: np.ndarray  # uint8 vertical colour-bar strip, 1 at the top
     opacity: float
     colormap: str
+    scale: float = float("nan")  # the raw attribution value a heatmap value of 1 stands for (nan: not known)
+    shared_scale: bool = False  # scaled to the top-1 class's map (classes comparable), not to its own strongest
 
     @classmethod
     def build(cls, *, heatmap: np.ndarray, display: np.ndarray, opacity: float, colormap: str,

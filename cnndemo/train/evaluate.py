@@ -54,20 +54,35 @@ def summarise(confusion: torch.Tensor, loss_sum: float, n: int, wrong: list) -> 
 def evaluate_checkpoint(path: str, dataset: str | None = None, *, data_root: str | None = None,
                         limit_per_class: int | None = None, batch_size: int = 256, device: str = "auto") -> dict:
     """Load a cnndemo checkpoint and evaluate it on a data set's test split (the one it was trained on by default)."""
-    from ..data import BatchSpec, Batches, DataSettings, load_dataset, load_splits
+    from ..data import Batches
     from ..models import load_checkpoint
 
     model, meta = load_checkpoint(path)
     dataset = dataset or meta.get("dataset")
-    if dataset in ("mnist", "fashion_mnist", "cifar10"):
-        settings = DataSettings(root=data_root, test_limit_per_class=limit_per_class)
-        test = load_dataset(dataset, split="test", settings=settings)
-    else:  # an archive without test/ is split as in training, so no training image is scored
-        r = meta.get("recipe") or {}
-        settings = DataSettings(root=data_root, seed=r.get("seed", 0), limit_per_class=r.get("limit_per_class"),
-                                test_limit_per_class=limit_per_class)
-        test = load_splits(str(dataset), settings).test
+    test = checkpoint_test_split(meta, dataset, data_root=data_root, limit_per_class=limit_per_class)
     dev = pick_device(device)
-    spec = BatchSpec(tuple(meta["input_size"]), tuple(meta["mean"]), tuple(meta["std"]))
-    result = evaluate(model.to(dev), Batches(test, spec, batch_size, device=dev), len(test.classes))
+    result = evaluate(model.to(dev), Batches(test, checkpoint_spec(meta), batch_size, device=dev), len(test.classes))
     return {**result, "classes": list(test.classes), "dataset": dataset, "arch": meta.get("arch")}
+
+
+def checkpoint_spec(meta: dict):
+    """How a checkpoint's model is fed (its sidecar's input size and normalisation), as a BatchSpec."""
+    from ..data import BatchSpec
+
+    return BatchSpec(tuple(meta["input_size"]), tuple(meta["mean"]), tuple(meta["std"]))
+
+
+def checkpoint_test_split(meta: dict, dataset: str | None = None, *, data_root: str | None = None,
+                          limit_per_class: int | None = None):
+    """The test split of a checkpoint's data set (or of `dataset`): a built-in set's, or an archive's held-out
+    part, split as in training so that no training image is scored."""
+    from ..data import DATASETS, DataSettings, load_dataset, load_splits
+
+    dataset = dataset or meta.get("dataset")
+    if dataset in DATASETS:
+        settings = DataSettings(root=data_root, test_limit_per_class=limit_per_class)
+        return load_dataset(dataset, split="test", settings=settings)
+    r = meta.get("recipe") or {}
+    settings = DataSettings(root=data_root, seed=r.get("seed", 0), limit_per_class=r.get("limit_per_class"),
+                            test_limit_per_class=limit_per_class)
+    return load_splits(str(dataset), settings).test

@@ -22,8 +22,9 @@ from . import distributed
 from .config import TrainConfig
 from .device import autocast, channels_last, cpu_threads, device_name, pick_device, torch_threads
 from .evaluate import evaluate
-from .features import FeatureBatches, head_inputs
+from .features import FeatureBatches, FeatureCache
 from .parts import batch_spec, build_model, dataset_label, loss_of, make_optimizer, make_schedule, save_checkpoint
+from .trust import accuracy_interval, run_warnings
 
 __all__ = ["Run", "RunState", "StopReason", "build_model", "load_data", "loss_of", "train"]
 
@@ -64,6 +65,7 @@ class RunState:
     best_metrics: dict = field(default_factory=dict)
     checkpoint: str | None = None
     reason: StopReason | None = None  # None while the run goes on
+    warnings: list[str] = field(default_factory=list)  # sentences to show beside the run's numbers
     message: str = ""  # said instead of the reason's sentence (e.g. the batch size that ran out of memory)
 
     def elapsed_s(self) -> float:
@@ -96,6 +98,7 @@ class Run:
     dist: distributed.DistInfo
     stop: threading.Event | None
     nhwc: bool  # inputs go channels_last, as the model does
+    features: FeatureCache  # a probe's frozen features, kept by picture content across runs when shared
 
     @property
     def total_steps(self) -> int:
@@ -104,28 +107,31 @@ class Run:
 
 
 def train(config: TrainConfig, data: Splits | None = None, stop: threading.Event | None = None, *,
-          model: nn.Module | None = None) -> Iterator[dict]:
-    """Run one training job, yielding {"kind": "start"|"status"|"step"|"epoch"|"done", ...} messages."""
+          model: nn.Module | None = None, features: FeatureCache | None = None) -> Iterator[dict]:
+    """Run one training job, yielding {"kind": "start"|"status"|"step"|"epoch"|"done", ...} messages.
+
+    Pass one FeatureCache to every probe run over a growing set of pictures: each picture's frozen features are
+    then computed once (a fresh cache per run otherwise)."""
     torch.manual_seed(config.seed)
     dist, device = distributed.setup(pick_device(config.device))
     if data is None:
         yield _status(f"loading {dataset_label(config.dataset)}")
         data = load_data(config)
     model = (model if model is not None else build_model(config, len(data.classes))).to(device)
-    state = RunState()
+    state = RunState(warnings=run_warnings(config.model, data))
     with torch_threads(cpu_threads(config, model) if device.type == "cpu" else None):
         try:
-            yield _start_message(config, data, model, device)
+            yield _start_message(config, data, model, device, state)
             if config.mode == "probe":
-                yield _status("computing frozen features once")
-            run = _prepare(config, data, model, device, dist, stop)
+                yield _status("computing frozen features (once per picture)")
+            run = _prepare(config, data, model, device, dist, stop, FeatureCache() if features is None else features)
             if _stopped(stop):
                 state.reason = StopReason.CANCELLED  # before the first step: nothing to keep
             else:
                 yield from _epochs(run, state)
         except torch.cuda.OutOfMemoryError:
             _out_of_memory(model, config, state)
-    yield _done_message(state, device)
+    yield _done_message(config, data, state, device)
 
 
 def load_data(config: TrainConfig) -> Splits:
@@ -136,9 +142,9 @@ def load_data(config: TrainConfig) -> Splits:
 
 
 def _prepare(config: TrainConfig, data: Splits, model: nn.Module, device: torch.device,
-             dist: distributed.DistInfo, stop: threading.Event | None) -> Run:
+             dist: distributed.DistInfo, stop: threading.Event | None, features: FeatureCache) -> Run:
     """The run's batches, the module to optimise, its optimiser and schedule (NHWC, DDP, compile where asked)."""
-    train_b, test_b, net = _batches(config, data, model, device, dist, stop)
+    train_b, test_b, net = _batches(config, data, model, device, dist, stop, features)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels once
     nhwc = channels_last(config, device, net)
@@ -148,7 +154,7 @@ def _prepare(config: TrainConfig, data: Splits, model: nn.Module, device: torch.
     fwd = torch.compile(fwd) if config.compile and config.mode != "probe" else fwd  # a lone head gains nothing
     opt = make_optimizer(config, [p for p in net.parameters() if p.requires_grad])
     sched = make_schedule(config, opt, config.epochs * len(train_b))
-    return Run(config, data, model, net, fwd, opt, sched, train_b, test_b, device, dist, stop, nhwc)
+    return Run(config, data, model, net, fwd, opt, sched, train_b, test_b, device, dist, stop, nhwc, features)
 
 
 def _epochs(run: Run, state: RunState) -> Iterator[dict]:
@@ -168,7 +174,7 @@ def _epochs(run: Run, state: RunState) -> Iterator[dict]:
             return  # keep the best checkpoint; stopping fast matters more than one more evaluation
         # the run's precision (bf16 where used, fast); `python -m cnndemo eval` measures in fp32
         ev = evaluate(run.net, run.test_batches, len(run.data.classes), amp=run.config.amp)
-        _keep_if_best(run, state, ev)
+        _keep_checkpoint(run, state, ev)
         yield _epoch_message(run, state, ev)
         if state.reason is not None:
             return
@@ -221,15 +227,21 @@ def _stopped(stop: threading.Event | None) -> bool:
     return stop is not None and stop.is_set()
 
 
-def _keep_if_best(run: Run, state: RunState, ev: dict) -> None:
-    """Save a checkpoint when test accuracy improved (rank 0 writes it; the other ranks learn its path)."""
+def _keep_checkpoint(run: Run, state: RunState, ev: dict) -> None:
+    """Save the checkpoint the run keeps: at a better test accuracy, or (keep="last") at the run's last epoch.
+
+    Rank 0 writes it; the other ranks learn its path."""
     from ..checkpoints import checkpoint_paths
 
-    if ev["accuracy"] <= state.best_acc:
+    if run.config.keep == "last":
+        if state.epoch < run.config.epochs and state.reason is None:
+            return
+    elif ev["accuracy"] <= state.best_acc:
         return
     state.best_acc = ev["accuracy"]
-    state.best_metrics = {"test_acc": ev["accuracy"], "test_loss": ev["loss"], "epoch": state.epoch,
-                          "per_class_accuracy": ev["per_class_accuracy"], "n_test": ev["n"]}
+    state.best_metrics = {"test_acc": ev["accuracy"], "test_acc_ci": accuracy_interval(ev["accuracy"], ev["n"]),
+                          "test_loss": ev["loss"], "epoch": state.epoch, "per_class_accuracy": ev["per_class_accuracy"],
+                          "n_test": ev["n"], "n_train": len(run.data.train)}
     if run.dist.main:
         state.checkpoint = save_checkpoint(run.model, run.config, run.data.classes, state.best_metrics,
                                            epoch=state.epoch, hardware=device_name(run.device),
@@ -249,7 +261,7 @@ def _out_of_memory(model: nn.Module, config: TrainConfig, state: RunState) -> No
 
 
 def _batches(config: TrainConfig, data: Splits, model: nn.Module, device: torch.device,
-             dist: distributed.DistInfo, stop: threading.Event | None):
+             dist: distributed.DistInfo, stop: threading.Event | None, features: FeatureCache):
     """(train batches, test batches, module to optimise): images, or frozen features for a linear probe."""
     eval_bs = max(config.batch_size, 256)
     train_b = Batches(data.train, batch_spec(config, config.dataset, True), config.batch_size, train=True,
@@ -257,26 +269,28 @@ def _batches(config: TrainConfig, data: Splits, model: nn.Module, device: torch.
     test_b = Batches(data.test, batch_spec(config, config.dataset, False), eval_bs, device=device)
     if config.mode != "probe":
         return train_b, test_b, model
-    return _probe_batches(config, data, model, stop, train_b, test_b)
+    return _probe_batches(config, data, model, stop, features, train_b, test_b)
 
 
 def _probe_batches(config: TrainConfig, data: Splits, model: nn.Module, stop: threading.Event | None,
-                   train_b: Batches, test_b: Batches):
-    """Batches of the head's inputs (one frozen forward per image and the head alone to train); the image batches
-    and the whole model where the head is not the model's last step."""
+                   features: FeatureCache, train_b: Batches, test_b: Batches):
+    """Batches of the head's inputs (one frozen forward per picture not yet in the cache, and the head alone to
+    train); the image batches and the whole model where the head is not the model's last step."""
     from ..models import model_info, resolve_layer
 
     model.eval()  # frozen features: batch-norm statistics and dropout stay as they were
     head = resolve_layer(model, model_info(config.model).head_layer)
-    plain_train = Batches(data.train, batch_spec(config, config.dataset, False), test_b.batch_size,
-                          device=train_b.device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    feats = [head_inputs(model, head, b, config.amp, stop, config.channels_last) for b in (plain_train, test_b)]
+    spec, device = batch_spec(config, config.dataset, False), train_b.device
+    feats = [features.features(model, head, split.images, spec, device=device, amp=config.amp,
+                               nhwc=config.channels_last, batch_size=test_b.batch_size, stop=stop)
+             for split in (data.train, data.test)]
     if any(f is None for f in feats):
         return train_b, test_b, model
-    return (FeatureBatches(*feats[0], data.classes, config.batch_size, True, config.seed),
-            FeatureBatches(*feats[1], data.classes, test_b.batch_size, False, 0), head)
+    return (FeatureBatches(feats[0], data.train.labels.to(device), data.classes, config.batch_size, True,
+                           config.seed),
+            FeatureBatches(feats[1], data.test.labels.to(device), data.classes, test_b.batch_size, False, 0), head)
 
 
 def _feed_epoch_size(run: Run, epoch: int) -> None:
@@ -291,12 +305,14 @@ def _status(text: str) -> dict:
     return {"kind": "status", "message": text}
 
 
-def _start_message(config: TrainConfig, data: Splits, model: nn.Module, device: torch.device) -> dict:
-    """What is about to train, on what, and how much of it learns."""
+def _start_message(config: TrainConfig, data: Splits, model: nn.Module, device: torch.device,
+                   state: RunState) -> dict:
+    """What is about to train, on what data (train and test counts), how much of it learns, and any warnings."""
     return {"kind": "start", "device": device_name(device), "model": config.model, "mode": config.mode,
-            "n_train": len(data.train), "n_test": len(data.test), "classes": list(data.classes),
-            "params": sum(p.numel() for p in model.parameters()),
-            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+            "dataset": dataset_label(config.dataset), "run_name": config.run_name, "lr": config.learning_rate,
+            "epochs": config.epochs, "n_train": len(data.train), "n_test": len(data.test),
+            "classes": list(data.classes), "params": sum(p.numel() for p in model.parameters()),
+            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad), "warnings": state.warnings}
 
 
 def _step_message(run: Run, state: RunState, loss: float) -> dict:
@@ -313,14 +329,16 @@ def _epoch_message(run: Run, state: RunState, ev: dict) -> dict:
     n = max(state.epoch_logged, 1)
     return {"kind": "epoch", "epoch": state.epoch, "train_loss": state.epoch_loss_sum / n,
             "train_acc": state.epoch_correct / n, "test_loss": ev["loss"], "test_acc": ev["accuracy"],
-            "best_acc": state.best_acc, "elapsed_s": state.elapsed_s(), "step": state.step,
+            "n_test": ev["n"], "test_acc_ci": accuracy_interval(ev["accuracy"], ev["n"]), "best_acc": state.best_acc,
+            "elapsed_s": state.elapsed_s(), "step": state.step,
             "per_class_accuracy": ev["per_class_accuracy"], "confusion_matrix": ev["confusion_matrix"],
             "misclassified": ev["misclassified"][:32]}
 
 
-def _done_message(state: RunState, device: torch.device) -> dict:
-    """The last message: why the run ended, its best checkpoint and metrics."""
+def _done_message(config: TrainConfig, data: Splits, state: RunState, device: torch.device) -> dict:
+    """The last message: why the run ended, the checkpoint it kept and its metrics, the counts and warnings."""
     reason = state.reason or StopReason.COMPLETED
     return {"kind": "done", "checkpoint": state.checkpoint, "metrics": state.best_metrics, "reason": reason.value,
             "message": state.message or reason.sentence, "elapsed_s": state.elapsed_s(),
-            "device": device_name(device)}
+            "device": device_name(device), "run_name": config.run_name, "n_train": len(data.train),
+            "n_test": len(data.test), "warnings": state.warnings}

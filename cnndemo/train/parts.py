@@ -53,16 +53,16 @@ def batch_spec(config: TrainConfig, dataset: str, train: bool, epoch: int = 1) -
 def make_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
     """Adam or SGD with momentum (Nesterov) over the trainable parameters."""
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
+        return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum, nesterov=config.momentum > 0,
                                weight_decay=config.weight_decay)
     adam = torch.optim.AdamW if config.weight_decay else torch.optim.Adam
-    return adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
 def make_schedule(config: TrainConfig, opt: torch.optim.Optimizer, total_steps: int):
     """Per-step learning-rate schedule: one-cycle, cosine, or constant (also for one-cycle runs under 8 steps)."""
     if config.schedule == "onecycle" and total_steps >= 8:  # OneCycleLR divides by zero on some tiny runs
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=max(total_steps, 1),
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate, total_steps=max(total_steps, 1),
                                                    pct_start=0.25)
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))

@@ -1,4 +1,7 @@
-"""The Architecture tab: one model's layer table, its totals and the seed's formulas worked on it."""
+"""The Architecture tab: one model's layer table, its totals and the seed's formulas worked on it.
+
+It follows the model picked in Explore and redraws whenever its own picker changes (no button).
+"""
 from __future__ import annotations
 
 import gradio as gr
@@ -6,31 +9,45 @@ import pandas as pd
 
 from cnndemo.summary import first_conv_worked, formulas_text, summary
 
+from .components import model_choices, model_picker
 from .context import AppContext
 from .explore import DEFAULT_MODEL
+
+COLUMNS = ["layer", "type", "output shape", "parameters", "mult-adds"]
 
 
 def architect(ctx: AppContext):
     """The /architecture event of this app."""
+    kept: dict[tuple[str, int], object] = {}  # every page load asks for one: the summary is kept per loaded model
+
     @ctx.guarded("architecture", model_arg=0)
     def architecture(name: str):
-        """The layer table, totals, teaching note and worked formulas of one model."""
+        """The layer table (numbers with thousands separators), totals, teaching note and worked formulas."""
         info, explainer = ctx.zoo.info(name), ctx.cache.get(name)
-        with explainer.lock:  # torchinfo hooks the same cached model an explain call may be using
-            s = summary(explainer.model, info.input_size)
-        rows = [[r.name, r.type, str(r.output_shape), r.params, r.mult_adds] for r in s.rows]
-        totals = (f"**{s.total_params:,} parameters**, {s.total_mult_adds:,} multiply-adds, "
+        key = (name, id(explainer))
+        if key not in kept:
+            if len(kept) >= 8:
+                kept.clear()
+            with explainer.lock:  # torchinfo hooks the same cached model an explain call may be using
+                kept[key] = summary(explainer.model, info.input_size)
+        s = kept[key]
+        rows = [[r.name, r.type, str(r.output_shape), f"{r.params:,}", f"{r.mult_adds:,}"] for r in s.rows]
+        totals = (f"**{name}: {s.total_params:,} parameters**, {s.total_mult_adds:,} multiply-adds, "
                   f"{s.params_mb:.2f} MB of weights  \n{info.note}  \n{first_conv_worked(explainer.model, info)}")
-        return pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters", "mult-adds"]), totals
+        return pd.DataFrame(rows, columns=COLUMNS), totals
     return architecture
 
 
 def build(ctx: AppContext) -> None:
-    """The Architecture tab."""
+    """The Architecture tab; its picker follows Explore's model (ctx.components["model"])."""
     with gr.Tab("Architecture"):
-        model = gr.Dropdown(ctx.zoo.names(), value=DEFAULT_MODEL, label="Architecture")
-        button = gr.Button("Show layers")
+        model = model_picker(ctx.zoo, DEFAULT_MODEL, label="Model (follows the Explore tab)")
         totals = gr.Markdown()
-        table = gr.Dataframe(interactive=False)
+        table = gr.Dataframe(interactive=False, max_height=420)
         gr.Markdown(formulas_text())
-    button.click(architect(ctx), model, [table, totals], api_name="architecture")
+    explore_model = ctx.components["model"]
+    # the choices come along: a run trained in the Train tab joins the pickers while the page is open
+    explore_model.change(lambda name: gr.update(choices=model_choices(ctx.zoo), value=name), explore_model, model,
+                         api_visibility="private", queue=False)
+    # triggers=None: on page load and whenever the picker changes, by hand or following Explore
+    gr.on(None, architect(ctx), model, [table, totals], api_name="architecture", **ctx.shared)

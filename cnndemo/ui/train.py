@@ -16,7 +16,9 @@ from cnndemo.models import list_models
 from cnndemo.serving import FileFlag, ServingLimits
 from cnndemo.train import TrainConfig, train
 from cnndemo.train.view import TrainView
+from cnndemo.zoo import Zoo
 
+from .components import model_choices
 from .context import AppContext
 from .errors import user_errors_stream
 
@@ -68,7 +70,7 @@ def offer_run(ctx: AppContext, checkpoint: str) -> tuple[list[str], dict]:
     run_name = ctx.zoo.add_run(checkpoint, Path(checkpoint).stem)
     ctx.cache.drop(run_name)  # never serve an earlier model under this name
     files = [checkpoint, str(Path(checkpoint).with_suffix(".json"))]
-    return files, gr.update(choices=ctx.zoo.names(), value=run_name)
+    return files, gr.update(choices=model_choices(ctx.zoo), value=run_name)
 
 
 def _stream(ctx: AppContext, run: str, config: TrainConfig, data, messages):
@@ -118,11 +120,13 @@ def canceller(stops: dict[str, FileFlag]):
     return cancel_training
 
 
-def _settings(limits: ServingLimits) -> dict:
+def _settings(limits: ServingLimits, zoo: Zoo) -> dict:
     """The run's settings: model, data, mode and the numbers, with the Start and Cancel buttons."""
     with gr.Row():
         with gr.Column():
-            model = gr.Dropdown(list_models(), value="lenet5_mnist", label="Architecture")
+            registry = set(list_models())  # runs trained here are not architectures to train again
+            model = gr.Dropdown([c for c in model_choices(zoo) if c[1] in registry], value="lenet5_mnist",
+                                label="Architecture")
             data = gr.Dropdown(list(BUILTIN), value="mnist", label="Data set (built in)")
             archive = gr.File(label="...or your own zip / tar.gz of class folders",
                               file_types=[".zip", ".gz", ".tgz"], type="filepath")
@@ -153,7 +157,7 @@ def _results() -> dict:
 def build(ctx: AppContext) -> None:
     """The Train tab; a finished run becomes a model and is picked in the Explore tab (ctx.components["model"])."""
     with gr.Tab("Train"):
-        ui = SimpleNamespace(**_settings(ctx.limits), **_results())
+        ui = SimpleNamespace(**_settings(ctx.limits, ctx.zoo), **_results())
     stops: dict[str, FileFlag] = {}  # one cancel flag per browser session
     inputs = [ui.model, ui.data, ui.archive, ui.mode, ui.epochs, ui.batch, ui.lr, ui.budget, ui.per_class]
     outputs = [ui.progress, ui.curves, ui.confusion, ui.wrong, ui.files, ctx.components["model"]]

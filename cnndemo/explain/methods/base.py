@@ -5,8 +5,9 @@ the settings' validation, the UI's choices and labels and the API's accepted val
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -90,10 +91,14 @@ class Attribution(ModelGuard):
 
     def __call__(self, x: torch.Tensor, target: int, options: Mapping[str, Any] | None = None) -> np.ndarray:
         """Heatmap H x W in [0, 1] for class target; the model is left as it was found."""
+        return self.heat(x, target, options)[0]
+
+    def heat(self, x: torch.Tensor, target: int, options: Mapping[str, Any] | None = None) -> tuple[np.ndarray, float]:
+        """The heatmap and the raw attribution value its 1 stands for (to compare maps of several classes)."""
         opts = self.resolve(options or {})
-        with self:
+        with self, seeded(x.device):
             attr = self.attribute(x.detach().clone().requires_grad_(), target, opts)
-        return to_heatmap(attr.detach(), self.reduce)
+        return to_heat(attr.detach(), self.reduce)
 
     def attribute(self, x: torch.Tensor, target: int, options: Mapping[str, Any]) -> torch.Tensor:
         """Raw attribution [1, C, H, W] (or [1, 1, H, W]) of x for class target (the function a method overrides)."""
@@ -105,6 +110,13 @@ class Attribution(ModelGuard):
         return None
 
     @classmethod
+    def heat_from_record(cls, record: ForwardRecord, target: int,
+                         options: Mapping[str, Any]) -> tuple[np.ndarray, float] | None:
+        """from_record's heatmap with the raw value its 1 stands for (nan where a method does not say)."""
+        heatmap = cls.from_record(record, target, options)
+        return None if heatmap is None else (heatmap, float("nan"))
+
+    @classmethod
     def resolve(cls, given: Mapping[str, Any]) -> dict[str, Value]:
         """This method's options: the given ones checked, the others at their defaults (other methods' ignored)."""
         return {o.name: o.check(given[o.name]) if o.name in given else o.default for o in cls.options}
@@ -112,6 +124,15 @@ class Attribution(ModelGuard):
     def forward_module(self) -> nn.Module:
         """The model as captum / torchcam should see it: one tensor of class scores out."""
         return LogitsOnly(self.model)
+
+
+@contextmanager
+def seeded(device: torch.device, seed: int = 0) -> Iterator[None]:
+    """A fixed random stream inside (noisy methods give the same map for the same picture), the caller's after."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 _REGISTRY: dict[str, type[Attribution]] = {}
@@ -165,11 +186,16 @@ def _declared(name: str) -> Option | None:
 
 def to_heatmap(attr: torch.Tensor, reduce: str) -> np.ndarray:
     """Fold [1, C, H, W] attributions into an H x W float32 map in [0, 1]."""
+    return to_heat(attr, reduce)[0]
+
+
+def to_heat(attr: torch.Tensor, reduce: str) -> tuple[np.ndarray, float]:
+    """to_heatmap's map and the raw value its 1 stands for (the max, or for "abs" the 99th percentile)."""
     a = attr[0].double()
     a = a.abs().sum(dim=0) if reduce == "abs" else torch.relu(a.sum(dim=0))
     scale = float(a.max()) if reduce == "relu" else float(torch.quantile(a.flatten(), 0.99))
     if not np.isfinite(scale) or scale <= 0:
         scale = float(a.max())
     if not np.isfinite(scale) or scale <= 0:
-        return np.zeros(a.shape, dtype=np.float32)
-    return np.nan_to_num((a / scale).clamp(0, 1).numpy().astype(np.float32))
+        return np.zeros(a.shape, dtype=np.float32), 0.0
+    return np.nan_to_num((a / scale).clamp(0, 1).numpy().astype(np.float32)), scale
