@@ -47,10 +47,10 @@ def softmax_view(logits: torch.Tensor, classes: Sequence[str], top: int = 5) -> 
 def softmax_text(view: SoftmaxView) -> str:
     """The computation as Markdown lines a student can follow."""
     z = "z" if view.shift == 0 else f"(z - {view.shift:.3f})"
-    lines = [f"p = e^{z} / sum of e^{z} over all {view.n_classes} classes" +
+    lines = [f"p = e^{z} / sum of e^{z} over all {view.n_classes:,} classes" +
              ("" if view.shift == 0 else " (the largest logit is subtracted first; that cancels out)")]
     lines += [f"{r.rank}. **{r.name}**: z = {r.logit:.3f}, e^{z} = {r.exp:.4g}, p = {r.exp:.4g} / {view.total:.4g}"
               f" = **{r.probability:.4f}**" for r in view.rows]
-    lines.append(f"The other {view.n_classes - len(view.rows)} classes add {view.others:.4g} to the sum "
+    lines.append(f"The other {view.n_classes - len(view.rows):,} classes add {view.others:.4g} to the sum "
                  f"{view.total:.4g}.")
     return "  \n".join(lines)

@@ -103,7 +103,8 @@ def picker(shapes: Shapes):
         convs = conv_choices(tr)
         head = learn.head_view(tr)
         ideas = learn.head_text(head) if head else "This model has no fully connected layer."
-        stacks = readable(learn.stacked_3x3(tr))
+        rows = learn.stacked_3x3(tr)
+        stacks = gr.update(value=readable(rows), visible=bool(rows))  # no stacked 3x3 pair: no empty table
         return (gr.update(choices=block_choices(root), value=_first_block(root)),
                 gr.update(choices=convs, value=convs[0][1] if convs else None), ideas, stacks)
     return pickers
