@@ -1,7 +1,7 @@
 """Benchmark: fp32 training steps on the CPU, NCHW against channels_last (NHWC), side by side, per model and size.
 
 Why the trainer puts every model of 1M parameters or more into channels_last on a CPU even without bf16
-(train.loop.channels_last), and what progressive resizing (--sizes) saves per image.
+(cnndemo.train.device.channels_last), and what progressive resizing (--sizes) saves per image.
 Usage: python bench/channels_last.py [--models googlenet_cifar resnet18_cifar lenet5] [--sizes 16 24 32]
 """
 from __future__ import annotations

@@ -192,9 +192,9 @@ def window_of_op(op: str, args: Sequence, kwargs: dict, pads: Sequence[int] = (0
     if op not in _WINDOW_ARGS:
         return None
     a = {**dict(zip(_WINDOW_ARGS[op], args)), **kwargs}
-    k = tuple(a["weight"].shape[-2:]) if op == "conv2d" else _pair(a["kernel_size"])
-    s = _pair(a.get("stride") or (1 if op == "conv2d" else k))  # pooling with stride=None strides by its kernel
-    d = _pair(a.get("dilation", 1))
+    k = tuple(a["weight"].shape[-2:]) if op == "conv2d" else as_pair(a["kernel_size"])
+    s = as_pair(a.get("stride") or (1 if op == "conv2d" else k))  # pooling with stride=None strides by its kernel
+    d = as_pair(a.get("dilation", 1))
     before, after = _op_padding(a.get("padding", 0), k, d)
     return Window(op, k, s, (before[0] + pads[2], before[1] + pads[0]), (after[0] + pads[3], after[1] + pads[1]),
                   d, bool(a.get("ceil_mode", False)), int(a.get("groups", 1)))
@@ -208,7 +208,7 @@ def _op_padding(padding: int | Sequence[int] | str, k: tuple[int, int],
     if padding == "same":
         total = [d[i] * (k[i] - 1) for i in (0, 1)]
         return (total[0] // 2, total[1] // 2), (total[0] - total[0] // 2, total[1] - total[1] // 2)
-    p = _pair(padding)
+    p = as_pair(padding)
     return p, p
 
 
@@ -276,16 +276,16 @@ def formula_text(layer: nn.Module, in_hw: int | tuple[int, int]) -> str:
     window = layer_window(layer, (h, w))
     if window is not None:
         return window_text(window, (h, w))
-    k = _pair(layer.kernel_size)
-    s = _pair(getattr(layer, "stride", None) or k)  # pooling with stride=None strides by its kernel
-    p = _pair(0 if getattr(layer, "padding", 0) == "valid" else getattr(layer, "padding", 0))
-    d = _pair(getattr(layer, "dilation", 1))
+    k = as_pair(layer.kernel_size)
+    s = as_pair(getattr(layer, "stride", None) or k)  # pooling with stride=None strides by its kernel
+    p = as_pair(0 if getattr(layer, "padding", 0) == "valid" else getattr(layer, "padding", 0))
+    d = as_pair(getattr(layer, "dilation", 1))
     ceil = bool(getattr(layer, "ceil_mode", False))
     parts = [_formula_1d(n, k[i], s[i], p[i], d[i], ceil) for i, n in enumerate((h, w))]
     return parts[0] if parts[0] == parts[1] else f"height: {parts[0]}; width: {parts[1]}"
 
 
-def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+def as_pair(v: int | Sequence[int]) -> tuple[int, int]:
     """(v, v) for an int, v itself for a pair."""
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 

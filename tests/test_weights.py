@@ -352,3 +352,10 @@ def test_describe_says_what_the_model_knows(tmp_path, monkeypatch):
 def test_a_torchvision_kind_is_refused_for_a_checkpoint_model():
     with pytest.raises(WeightsUnavailableError, match="resnet18_cifar has no torchvision weights"):
         get_model("resnet18_cifar", weights="torchvision")
+
+
+def test_describe_reads_well_for_a_set_a_class_built():
+    from dataclasses import replace
+    built = replace(model_info("resnet18_cifar").weights, dataset="my classes", classes=("cat", "dog"))
+    text = built.describe()
+    assert text.startswith("knows the 2 classes of 'my classes' (cat, dog) at ") and "classes classes" not in text

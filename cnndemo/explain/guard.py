@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from cnndemo.errors import BadInputError
+from cnndemo.models import logits_of  # noqa: F401  (re-exported: the explain layer reads scores through it)
 
 # the *_with_kwargs / *_always_called dicts only flag entries of these four, so these count every hook once
 HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
@@ -59,15 +60,6 @@ class ModelGuard:
 def hooks_left(model: nn.Module) -> int:
     """How many hooks of any kind are registered on the model's modules (0 after every explain call)."""
     return sum(len(getattr(m, name, {})) for m in model.modules() for name in HOOK_DICTS)
-
-
-def logits_of(output: object) -> torch.Tensor:
-    """The class scores of a model output (first element of a tuple / named tuple output)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    raise BadInputError(f"the model returned {type(output).__name__}, not a tensor of class scores")
 
 
 class LogitsOnly(nn.Module):

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from cnndemo.errors import BadInputError
-from cnndemo.summary import formula_text
+from cnndemo.summary import as_pair, formula_text, layer_window
 
 
 def colorize(values: np.ndarray, cmap: str) -> np.ndarray:
@@ -117,7 +117,7 @@ def describe_layer(model: nn.Module, name: str, in_shape: tuple[int, ...] | None
         return head
     inner_name, layer = ("", inner) if inner is module else inner
     where = f"first layer inside, {inner_name} ({type(layer).__name__}): " if inner_name else ""
-    return f"{head}\n{where}{_kernel_text(layer)}\n{formula(layer, in_shape[2:])}"
+    return f"{head}\n{where}{_kernel_text(layer, in_shape[2:])}\n{formula(layer, in_shape[2:])}"
 
 
 def _follows(model: nn.Module, name: str) -> str:
@@ -134,11 +134,24 @@ def _follows(model: nn.Module, name: str) -> str:
     return f"keeps the shape of {where} ({type(layer).__name__}, {_kernel_text(layer)}) before it"
 
 
-def _kernel_text(layer: nn.Module) -> str:
-    """'kernel k, stride s, padding p' of a conv / pool layer."""
-    k, p = _pair(layer.kernel_size), _pair(layer.padding)
-    s = _pair(layer.stride or layer.kernel_size)  # pooling built with stride=None strides by its kernel
-    return f"kernel {_hw(k)}, stride {_hw(s)}, padding {_hw(p)}"
+def _kernel_text(layer: nn.Module, in_hw: tuple[int, int] | None = None) -> str:
+    """'kernel k, stride s, padding p' of a conv / pool layer, as its forward applies them to an in_hw input
+    (padding computed inside forward, such as TensorFlow 'same', included)."""
+    window = layer_window(layer, (int(in_hw[0]), int(in_hw[1]))) if in_hw is not None else None
+    if window is not None:
+        padding = _padding(window.pad_before, window.pad_after)
+        return f"kernel {_hw(window.kernel)}, stride {_hw(window.stride)}, {padding}"
+    k = as_pair(layer.kernel_size)
+    s = as_pair(layer.stride or layer.kernel_size)  # pooling built with stride=None strides by its kernel
+    p = layer.padding if isinstance(layer.padding, str) else _hw(as_pair(layer.padding))
+    return f"kernel {_hw(k)}, stride {_hw(s)}, padding {p}"
+
+
+def _padding(before: tuple[int, int], after: tuple[int, int]) -> str:
+    """'padding p', or both sides when they differ (TensorFlow 'same' pads one more at the bottom / right)."""
+    if before == after:
+        return f"padding {_hw(before)}"
+    return f"padding {_hw(before)} top/left and {_hw(after)} bottom/right (TensorFlow 'same')"
 
 
 def formula(layer: nn.Module, in_hw: tuple[int, ...]) -> str:
@@ -147,13 +160,6 @@ def formula(layer: nn.Module, in_hw: tuple[int, ...]) -> str:
         return formula_text(layer, (int(in_hw[0]), int(in_hw[1])))
     except ValueError as err:  # a kernel larger than the padded input
         return str(err)
-
-
-def _pair(v) -> tuple[int, int]:
-    """An int or pair as a pair (padding given as a string such as 'same' counts as 0)."""
-    if isinstance(v, str):
-        return (0, 0)
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
 def _hw(v: tuple[int, int]) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch.nn as nn
 
-from ._layers import layer_names, replace_head, resize_heads, resolve_layer
+from ._layers import layer_names, logits_of, replace_head, resize_heads, resolve_layer
 from ._registry import ModelInfo, list_models, model_info, register
 from . import lenet, mnist, alexnet, vgg, googlenet, resnet, densenet, efficientnet  # noqa: F401  (registers)
 from .download import DownloadProgress, Progress
@@ -17,7 +17,7 @@ from .spec import Readiness, RecordedMetrics, WeightsKind, WeightsSpec
 from .weights import SOURCES, has_weights, load_checkpoint, weights_for, weights_status
 
 __all__ = ["DownloadProgress", "ModelInfo", "Readiness", "RecordedMetrics", "WeightsKind", "WeightsSpec",
-           "get_model", "has_weights", "layer_names", "list_models", "load_checkpoint", "model_info", "register",
+           "get_model", "has_weights", "layer_names", "list_models", "logits_of", "load_checkpoint", "model_info", "register",
            "replace_head", "resize_heads", "resolve_layer", "weights_status"]
 
 

@@ -1,7 +1,10 @@
 """Layers named by string, resolved through named_modules()."""
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
+
+from ..errors import BadInputError
 
 
 def layer_names(model: nn.Module) -> list[str]:
@@ -36,3 +39,12 @@ def resize_heads(model: nn.Module, head: str, num_classes: int) -> nn.Module:
     for name in (head, *getattr(model, "aux_heads", ())):
         replace_head(model, name, num_classes)
     return model
+
+
+def logits_of(output: object) -> torch.Tensor:
+    """The class scores of a model output (first element of a tuple / named tuple output)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    raise BadInputError(f"the model returned {type(output).__name__}, not a tensor of class scores")

@@ -326,8 +326,11 @@ class WeightsSpec:
         ('has random weights: ...' when no trained weights can be had here)."""
         c, h, w = self.input_size
         size = f"{h}x{w} px" + (" in grey" if c == 1 else "")
-        n = f"{len(self.classes):,} {self.dataset_label}"
+        label = self.dataset_label
+        # a set a class built is named by people ("my classes"): say "2 classes of 'my classes'", not "2 my classes classes"
+        n = f"{len(self.classes):,} classes of '{label}'" if label.lower().endswith("classes") else \
+            f"{len(self.classes):,} {label} classes"
         if self.readiness() is Readiness.UNTRAINED:
-            return f"has random weights: it knows none of its {n} classes yet (input {size})"
+            return f"has random weights: it knows none of its {n} yet (input {size})"
         shown = self.classes if len(self.classes) <= 10 else (*self.classes[:3], "...")
-        return f"knows the {n} classes ({', '.join(shown)}) at {size}"
+        return f"knows the {n} ({', '.join(shown)}) at {size}"

@@ -7,12 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..models import logits_of
 from .device import autocast, pick_device
-
-
-def logits_of(out) -> torch.Tensor:
-    """The main logits of a model output (GoogLeNet-style models return a tuple in train mode)."""
-    return out[0] if isinstance(out, (tuple, list)) else out
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from ..data import BatchSpec, to_input
 from .device import autocast, uses_bf16
-from .evaluate import logits_of
+from ..models import logits_of
 
 
 class FeatureBatches:

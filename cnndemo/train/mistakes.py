@@ -10,7 +10,8 @@ import torch.nn as nn
 from ..data import BatchSpec, Batches, TensorData
 from ..errors import BadInputError
 from .device import autocast, pick_device
-from .evaluate import checkpoint_spec, checkpoint_test_split, logits_of
+from ..models import logits_of
+from .evaluate import checkpoint_spec, checkpoint_test_split
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..data import BatchSpec
 from .config import TrainConfig, command_line, recipe
-from .evaluate import logits_of
+from ..models import logits_of
 
 AUX_WEIGHT = 0.3  # GoogLeNet's auxiliary classifiers count 0.3 each, as in the paper
 
