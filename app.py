@@ -8,13 +8,13 @@ import gradio as gr
 from cnndemo import logs
 from cnndemo.explain import ModelCache
 from cnndemo.serving import ServingLimits
-from cnndemo.ui import architecture, compare, explore, learn, train
+from cnndemo.ui import architecture, compare, explore, learn, train, trust
 from cnndemo.ui.context import AppContext
 from cnndemo.ui.explore import DEFAULT_MODEL  # noqa: F401  (the model the app opens on; tests read it here)
 from cnndemo.zoo import Zoo
 
 MAX_FILE_SIZE = "20mb"
-TABS = (explore, compare, learn, train, architecture)  # in this order: Explore first, the others read its components
+TABS = (explore, trust, compare, learn, train, architecture)  # in this order: Explore first, the others read its components
 INTRO = ("# cnndemo - look inside a CNN\nUpload a photo (or pick an example, or draw a digit), "
          "choose an architecture, and see what it predicts, what each layer sees and where it looked.")
 

@@ -1,8 +1,10 @@
 """Explainer (one per model, caches forward records) and ModelCache (lazy, bounded, thread-safe models)."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import replace
 from typing import Any, Callable
@@ -13,9 +15,11 @@ import torch.nn as nn
 
 from cnndemo.errors import BadInputError
 
+from .faithfulness import DEFAULT_STEPS, Faithfulness, faithfulness
 from .methods import get_method
 from .record import ForwardRecord, record_forward
 from .render import channel_grid, describe_layer, tensor_display
+from .sanity import MAX_STAGES, SanityResult, sanity_check
 from .settings import ExplainSettings
 from .views import AttributionView, ChannelStats, CompareRow, Explanation, FeatureMapView
 
@@ -59,6 +63,41 @@ class Explainer:
         rec = self.record(image, cam_layer=settings.layer, layers=(layer,))
         return Explanation(self._predictions(rec, settings.top_k), self._feature_view(rec, layer, max_channels),
                            self._attribution(rec, settings))
+
+    def faithfulness(self, image: Any, settings: ExplainSettings = ExplainSettings(),
+                     steps: int = DEFAULT_STEPS) -> tuple[AttributionView, Faithfulness]:
+        """The heatmap for settings and its deletion / insertion scores, from (and memoised on) the cached forward."""
+        rec = self.record(image, cam_layer=settings.layer)
+        view = self._attribution(rec, settings)
+        key = ("faithfulness", replace(settings, target=view.target, layer=rec.cam_layer).heatmap_key(), steps)
+        with self._lock:
+            result = rec.memo.get(key)
+            if result is None:
+                result = faithfulness(self.model, rec.x, view.heatmap, view.target, steps=steps,
+                                      probability=float(rec.probs[view.target]))
+                _remember(rec, key, result)
+        return view, result
+
+    def rank(self, image: Any, names: list[str] | tuple[str, ...],
+             settings: ExplainSettings = ExplainSettings()) -> list[tuple[str, Faithfulness, float]]:
+        """(method, scores, seconds of this call) for each named method on one image and class, most faithful first
+        (insertion minus deletion); maps already made for this picture are reused."""
+        rows = []
+        for name in names:
+            start = time.perf_counter()
+            _, result = self.faithfulness(image, replace(settings, method=name))
+            rows.append((name, result, time.perf_counter() - start))
+        return sorted(rows, key=lambda row: -row[1].score)
+
+    def sanity(self, image: Any, settings: ExplainSettings = ExplainSettings(),
+               max_stages: int = MAX_STAGES) -> SanityResult:
+        """The randomisation test of settings' method and class on a private copy of the model (which stays)."""
+        rec = self.record(image, cam_layer=settings.layer)
+        target = self.target_index(rec, settings.target)
+        with self._lock:  # no hooked explain runs on the model while it is copied
+            twin = copy.deepcopy(self.model)
+        return sanity_check(twin, rec.x, target, settings.method, rec.cam_layer, tuple(self.info.mean),
+                            tuple(self.info.std), settings.method_options(), max_stages, copied=True)
 
     def record(self, image: Any, cam_layer: str | None = None, layers: tuple[str, ...] = ()) -> ForwardRecord:
         """The kept forward for this image and CAM layer, running the model only when none is cached."""
@@ -164,9 +203,7 @@ class Explainer:
             heat = rec.memo.get(memo_key)
             if heat is None:
                 heat = self._heatmap(rec, target, settings)
-                while len(rec.memo) >= MEMO_LIMIT:
-                    rec.memo.pop(next(iter(rec.memo)))
-                rec.memo[memo_key] = heat
+                _remember(rec, memo_key, heat)
         return heat
 
     def _heatmap(self, rec: ForwardRecord, target: int, settings: ExplainSettings) -> tuple[np.ndarray, float]:
@@ -205,6 +242,13 @@ class Explainer:
     def _default_layer(self) -> str:
         """The layer shown when none is picked."""
         return self.info.feature_layers[0] if self.info.feature_layers else self.info.cam_layer
+
+
+def _remember(rec: ForwardRecord, key: Any, value: Any) -> None:
+    """Keep value on the record under key, dropping the oldest kept value past MEMO_LIMIT."""
+    while len(rec.memo) >= MEMO_LIMIT:
+        rec.memo.pop(next(iter(rec.memo)))
+    rec.memo[key] = value
 
 
 def _rescaled(heatmap: np.ndarray, scale: float, top: float) -> tuple[np.ndarray, float, bool]:

@@ -19,6 +19,7 @@ from cnndemo.examples import example_files
 from cnndemo.explain import ExplainSettings, get_method, method_choices
 from cnndemo.explain.picture import colorbar, model_view, photo_for
 from cnndemo.explain.render import tensor_display
+from cnndemo.explain.trustviews import curves_figure
 from cnndemo.images import open_image
 from cnndemo.models import layer_names
 from cnndemo.outputs import image_file
@@ -128,6 +129,27 @@ def attributor(ctx: AppContext):
     return attribute
 
 
+def faithfulness_settings(method: str, target: str, layer: str = "", smooth: bool = False) -> ExplainSettings:
+    """The settings Explore's heatmap is drawn with (the scores are of the map shown)."""
+    return ExplainSettings(method=method or "gradcam", layer=layer or None, target=target or None,
+                           noise_tunnel=bool(smooth), ig_steps=16, nt_samples=4)
+
+
+def scorer(ctx: AppContext):
+    """The /faithfulness event of this app."""
+    @ctx.guarded("faithfulness")
+    def faithfulness(image, name: str, method: str = "gradcam", target: str = "", layer: str = "",
+                     smooth: bool = False):
+        """Deletion and insertion curves of the shown heatmap (a small plot) and their areas in a caption."""
+        settings = faithfulness_settings(method, target, layer, smooth)
+        view, result = ctx.cache.get(name).faithfulness(need_image(image), settings)
+        label = method_label(view.method)
+        caveat = "" if ctx.zoo.state(name).trained else "  \nUntrained model: these scores say little."
+        return curves_figure(result, f"{label}, {view.target_name}"), f"**How faithful** ({label}): " + \
+            result.caption() + caveat
+    return faithfulness
+
+
 def model_watcher(ctx: AppContext):
     """The event that refreshes the layer and class choices when another model is picked."""
     @user_errors("model_changed", model_arg=0, cache=ctx.cache)
@@ -219,14 +241,17 @@ def _heat_column() -> dict:
         colorbar_image = gr.Image(show_label=False, height=60, interactive=False, container=False,
                                   buttons=[])
         caption = gr.Markdown(elem_id="heat-caption")
-    return {"slider": slider, "colorbar": colorbar_image, "caption": caption}
+        faith_plot = gr.Plot(show_label=False, elem_id="faithfulness-plot")
+        faith_caption = gr.Markdown(elem_id="faithfulness-caption")
+    return {"slider": slider, "colorbar": colorbar_image, "caption": caption, "faith_plot": faith_plot,
+            "faith_caption": faith_caption}
 
 
 def _settings_row() -> dict:
     """The attribution method and its settings."""
     with gr.Row():
         method = gr.Radio(method_choices(), value="gradcam", label="Method", scale=3)
-        cam_layer = gr.Dropdown(label="Grad-CAM layer", allow_custom_value=True, scale=1)
+        cam_layer = gr.Dropdown(label="Grad-CAM layer", value="", allow_custom_value=True, scale=1)  # "": default
         target = gr.Dropdown([("(top-1 class)", "")], label="Class", value="", allow_custom_value=True, scale=1)
     with gr.Row():
         opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity")
@@ -258,6 +283,8 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     attr_io = ([ui.image, ui.model, ui.method, ui.cam_layer, ui.target, ui.opacity, ui.smooth, ui.same_scale],
                [ui.slider, ui.colorbar, ui.caption])
     seen_io = ([ui.image, ui.model, ui.target], [ui.target, ui.seen, ui.seen_note, ui.seen_row])
+    ui.faith_io = ([ui.image, ui.model, ui.method, ui.target, ui.cam_layer, ui.smooth],
+                   [ui.faith_plot, ui.faith_caption])
     picked = [ui.layer, ui.cam_layer, ui.target, ui.note]
     # triggers=None: on page load and whenever the model changes (also when the Train tab picks a new run)
     gr.on(None, model_watcher(ctx), ui.model, picked, api_visibility="private")
@@ -269,7 +296,8 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
         .success(predictor(ctx), [ui.image, ui.model], [ui.label, ui.status], api_name="predict", **ctx.shared) \
         .success(seer(ctx), *seen_io, **ctx.private) \
         .success(mapper(ctx), *maps_io, api_name="feature_maps", **ctx.shared) \
-        .success(attributor(ctx), *attr_io, api_name="attribute", **ctx.shared)
+        .success(attributor(ctx), *attr_io, api_name="attribute", **ctx.shared) \
+        .success(scorer(ctx), *ui.faith_io, api_name="faithfulness", **ctx.shared)
     _wire_controls(ctx, ui, maps_io, attr_io)
 
 
@@ -277,8 +305,9 @@ def _wire_controls(ctx: AppContext, ui: SimpleNamespace, maps_io: tuple, attr_io
     """Each setting re-runs only its own part (the feature maps, or the heatmap)."""
     for control in (ui.layer, ui.show_all):
         control.input(mapper(ctx), *maps_io, **ctx.private)
-    for control in (ui.method, ui.cam_layer, ui.target, ui.smooth, ui.same_scale):
-        control.input(attributor(ctx), *attr_io, **ctx.private)
+    for control in (ui.method, ui.cam_layer, ui.target, ui.smooth):  # these change the map: score it again
+        control.input(attributor(ctx), *attr_io, **ctx.private).success(scorer(ctx), *ui.faith_io, **ctx.private)
+    ui.same_scale.input(attributor(ctx), *attr_io, **ctx.private)
     ui.opacity.release(attributor(ctx), *attr_io, **ctx.private)
 
 
