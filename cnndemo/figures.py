@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def curves_figure(steps: list[dict], epochs: list[dict]) -> Figure:
@@ -14,8 +15,15 @@ def curves_figure(steps: list[dict], epochs: list[dict]) -> Figure:
             xs, ys = zip(*[(p[x], p["value"]) for p in points if p["curve"] == curve])
             ax.plot(xs, ys, marker="o" if x == "epoch" or "test" in curve else None, ms=3, label=curve)
         ax.set(xlabel=x, title=title)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no step 2.5 or epoch 1.5
         if points:
             ax.legend(fontsize=8)
+    if epochs and len({p["epoch"] for p in epochs}) == 1:  # one epoch: single points, so frame and label them
+        acc.set_xlim(epochs[0]["epoch"] - 1, epochs[0]["epoch"] + 1)
+        for p in epochs:
+            acc.annotate(f"{p['curve']} {100 * p['value']:.0f} %", (p["epoch"], p["value"]), fontsize=8,
+                         xytext=(6, 0), textcoords="offset points", va="center")
+    acc.set_ylim(-0.02, 1.02)
     return fig
 
 

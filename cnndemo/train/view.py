@@ -7,6 +7,7 @@ from ..figures import confusion_figure, curves_figure
 from ..outputs import image_file
 
 MAX_MISTAKES = 18  # misclassified test images shown per epoch
+INTERVAL_UNDER = 1000  # test pictures under which an accuracy comes with its 95 % interval (over it: +-3 points)
 
 
 class TrainView:
@@ -14,6 +15,7 @@ class TrainView:
 
     def __init__(self, data) -> None:
         self.data, self.steps, self.epochs, self.line = data, [], [], "Starting..."
+        self.header, self.warnings = "", []  # what trains on which data (counts), and sentences to heed
         self.confusion: Figure | None = None
         self.wrong: list[tuple[str, str]] = []
         self.files: list[str] | None = None
@@ -22,8 +24,7 @@ class TrainView:
         """Fold one trainer message into the view."""
         kind = m["kind"]
         if kind == "start":
-            self.line = (f"Training **{m['model']}** ({m['mode']}) on **{m['device']}**: {m['n_train']:,} images, "
-                         f"{m['trainable']:,} of {m['params']:,} parameters trainable")
+            self._start(m)
         elif kind == "status":
             self.line = m["message"]
         elif kind == "step":
@@ -31,9 +32,25 @@ class TrainView:
         elif kind == "epoch":
             self._epoch(m)
         elif kind == "done":
-            acc = m["metrics"].get("test_acc")
-            self.line = (f"**{m['reason']}** after {m['elapsed_s']:.0f} s on {m['device']}: {m['message']}. "
-                         + (f"Best test accuracy **{100 * acc:.2f} %**." if acc is not None else "No checkpoint."))
+            self._done(m)
+
+    def _start(self, m: dict) -> None:
+        """The run's header: its name, the model, the data really used with train and test counts, warnings."""
+        name = f"Run **{m['run_name']}**: " if m.get("run_name") else ""
+        self.header = (f"{name}**{m['model']}** ({m['mode']}, learning rate {m['lr']:g}) on **{m['dataset']}** "
+                       f"({', '.join(m['classes'][:10])}{', ...' if len(m['classes']) > 10 else ''}): "
+                       f"**{m['n_train']:,} training** and **{m['n_test']:,} test** pictures, "
+                       f"{m['trainable']:,} of {m['params']:,} parameters trainable, on {m['device']}")
+        self.warnings = list(m.get("warnings", []))
+        self.line = "Starting..."
+
+    def _done(self, m: dict) -> None:
+        """The last line: why the run ended, and the kept checkpoint's test accuracy (with its interval)."""
+        metrics = m["metrics"]
+        acc = metrics.get("test_acc")
+        self.line = (f"**{m['reason']}** after {m['elapsed_s']:.0f} s on {m['device']}: {m['message']}. "
+                     + (accuracy_text(acc, metrics.get("n_test", m["n_test"]), metrics.get("test_acc_ci"),
+                                      metrics.get("epoch")) if acc is not None else "No checkpoint."))
 
     def _step(self, m: dict) -> None:
         """The train-loss point and the progress line of one optimiser step."""
@@ -53,6 +70,18 @@ class TrainView:
         self.wrong = [(image_file(images[i].permute(1, 2, 0).squeeze(-1).numpy()), f"{classes[t]} -> {classes[p]}")
                       for i, t, p in m.get("misclassified", [])[:MAX_MISTAKES]]
 
+    def text(self) -> str:
+        """The progress area: the header, the current line, and every warning (as a quoted block)."""
+        warned = "\n".join(f"> **Note:** {w}" for w in self.warnings)
+        return "\n\n".join(part for part in (self.header, self.line, warned) if part)
+
     def outputs(self) -> tuple:
-        """Progress line, curves figure, confusion figure, mistakes gallery and checkpoint files, in that order."""
-        return self.line, curves_figure(self.steps, self.epochs), self.confusion, self.wrong, self.files
+        """Progress text, curves figure, confusion figure, mistakes gallery and checkpoint files, in that order."""
+        return self.text(), curves_figure(self.steps, self.epochs), self.confusion, self.wrong, self.files
+
+
+def accuracy_text(acc: float, n_test: int, ci: list[float] | None, epoch: int | None = None) -> str:
+    """'Test accuracy 91.67 % on 12 test pictures (95 % interval 64-99 %)': the interval when the set is small."""
+    at = f" (epoch {epoch})" if epoch else ""
+    sure = (f" (95 % interval {100 * ci[0]:.0f}-{100 * ci[1]:.0f} %)" if ci and n_test < INTERVAL_UNDER else "")
+    return f"Test accuracy{at} **{100 * acc:.2f} %** on {n_test:,} test pictures{sure}."

@@ -77,6 +77,21 @@ def user_errors_stream(endpoint: str, *, model_arg: int | None = None):
     return decorate
 
 
+def errors_in_progress(endpoint: str, n_outputs: int, *, model_arg: int | None = None):
+    """user_errors_stream for an event whose first output is a progress line: a refused or failed run says so
+    there, in one message, and every other output keeps what it showed (gr.skip) instead of turning to "Error"."""
+    def decorate(fn):
+        def wrapped(*args, **kwargs):
+            with logs.timed_request(endpoint, _model_of(args, model_arg), serving_device()) as timer:
+                try:
+                    yield from fn(*args, **kwargs)
+                except Exception as err:  # noqa: BLE001 - every failure becomes a sentence for the user
+                    message = to_user_error(err, timer, None).message
+                    yield (f"**Not trained:** {message}", *[gr.skip()] * (n_outputs - 1))
+        return functools.wraps(fn)(wrapped)  # keeps the signature Gradio reads (gr.Request)
+    return decorate
+
+
 def need_image(image):
     """Refuse an empty request with a hint."""
     if image is None:

@@ -1,4 +1,10 @@
-"""The Train tab: train a registered architecture on a built-in data set or an uploaded archive, live."""
+"""The Train tab: teach your own classes (the class builder), or train a registered architecture on a built-in
+data set (shapes by default: drawn by code, so it works offline) or an uploaded archive, live.
+
+Every run is this browser session's: its run list and mistakes view show its own runs, while the model it makes
+joins the shared Explore picker under the run's name plus a unique suffix. A refused or failed run says so in the
+progress area; curves, matrix and galleries keep what they showed.
+"""
 from __future__ import annotations
 
 import os
@@ -11,20 +17,25 @@ from types import SimpleNamespace
 import gradio as gr
 
 from cnndemo import logs
-from cnndemo.data import BUILTIN, DataSettings, load_splits
+from cnndemo.data import DATASETS, DataSettings, load_splits
+from cnndemo.export import export_checkpoint
 from cnndemo.models import list_models
 from cnndemo.serving import FileFlag, ServingLimits
-from cnndemo.train import TrainConfig, train
+from cnndemo.train import CLASS_SET_RECIPE, DEFAULT_LR, SHAPES_RECIPE, TrainConfig, train
+from cnndemo.train.parts import dataset_label
 from cnndemo.train.view import TrainView
 from cnndemo.zoo import Zoo
 
+from . import classbuilder, mistakes
 from .components import model_choices
 from .context import AppContext
-from .errors import user_errors_stream
+from .errors import errors_in_progress, user_errors
+from .sessions import RunRecord, Sessions
 
 REFRESH_S = 0.5  # how often the Train tab redraws during a run
 RUNS = Path(os.environ.get("CNNDEMO_RUNS", Path(tempfile.gettempdir()) / "cnndemo-runs"))
 MODES = [("from scratch", "scratch"), ("fine-tune all layers", "finetune"), ("new head on frozen features", "probe")]
+N_OUTPUTS = 9  # progress, curves, confusion, mistakes gallery, files, Explore's model, run, true and predicted class
 
 
 def on_gpu(fn, duration):
@@ -36,18 +47,30 @@ def on_gpu(fn, duration):
     return spaces.GPU(duration=duration)(fn)
 
 
-def run_training(config: TrainConfig, data, stop: FileFlag):
+def run_training(config: TrainConfig, data, stop: FileFlag, features=None):
     """The trainer's messages for one run (the part that needs a GPU; under ZeroGPU it runs in a GPU worker)."""
-    yield from train(config, data, stop)
+    yield from train(config, data, stop, features=features)
 
 
 def train_config(name, dataset, mode, epochs, batch_size, lr, budget, per_class, run: str,
-                 limits: ServingLimits) -> TrainConfig:
+                 limits: ServingLimits, run_name: str = "") -> TrainConfig:
     """The run's settings from the Train tab; the time budget never exceeds the server's training limit."""
     budget_s = min(float(budget or 0) or limits.train_limit_s, limits.train_limit_s)
     return TrainConfig(model=name, dataset=dataset, mode=mode, epochs=int(epochs), batch_size=int(batch_size),
-                       lr=float(lr), time_budget_s=budget_s, limit_per_class=int(per_class or 0) or None,
-                       test_limit_per_class=200 if per_class else None, out=str(RUNS / run))
+                       lr=float(lr) if lr else None, time_budget_s=budget_s,
+                       limit_per_class=int(per_class or 0) or None, test_limit_per_class=200 if per_class else None,
+                       out=str(RUNS / run), run_name=str(run_name or "").strip())
+
+
+def run_id(model: str) -> str:
+    """A run's file stem: unique, so no run is ever overwritten (the user's name for it is never a path)."""
+    return f"{model}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def run_label(config: TrainConfig) -> str:
+    """The run's model name in Explore: the user's name (or model and data) and the run's unique suffix."""
+    suffix = Path(config.out).name.rsplit("-", 1)[-1]
+    return f"{config.run_name or f'{config.model} on {dataset_label(config.dataset)}'} #{suffix}"
 
 
 def log_training(message: dict, run: str, model: str, device: str | None) -> str | None:
@@ -65,48 +88,131 @@ def log_training(message: dict, run: str, model: str, device: str | None) -> str
     return device
 
 
-def offer_run(ctx: AppContext, checkpoint: str) -> tuple[list[str], dict]:
-    """Register a finished run as a model (fresh in the cache): its files, and the Explore model picker on it."""
-    run_name = ctx.zoo.add_run(checkpoint, Path(checkpoint).stem)
-    ctx.cache.drop(run_name)  # never serve an earlier model under this name
+def offer_run(ctx: AppContext, checkpoint: str, label: str) -> tuple[list[str], dict, str]:
+    """Register a finished run as a model (fresh in the cache): its files, the Explore picker on it, its name."""
+    name = ctx.zoo.add_run(checkpoint, label)
+    ctx.cache.drop(name)  # never serve an earlier model under this name
     files = [checkpoint, str(Path(checkpoint).with_suffix(".json"))]
-    return files, gr.update(choices=model_choices(ctx.zoo), value=run_name)
+    return files, gr.update(choices=model_choices(ctx.zoo), value=name), name
 
 
-def _stream(ctx: AppContext, run: str, config: TrainConfig, data, messages):
-    """The tab's outputs as a run goes: after every message but steps, which come too fast to draw each."""
-    view, device, shown, explore = TrainView(data), None, 0.0, gr.update()
-    for message in messages:
-        device = log_training(message, run, config.model, device)
-        view.update(message)
-        if message["kind"] == "done" and message.get("checkpoint"):
-            view.files, explore = offer_run(ctx, message["checkpoint"])
-        if message["kind"] != "step" or time.monotonic() - shown > REFRESH_S:
-            shown = time.monotonic()
-            yield (*view.outputs(), explore)
+class Streamer:
+    """Turns one run's messages into the tab's outputs, and files the finished run with its session."""
+
+    def __init__(self, ctx: AppContext, sessions: Sessions, key: str | None, config: TrainConfig, data,
+                 notes: list[str] = ()) -> None:
+        self.ctx, self.sessions, self.key, self.config, self.data = ctx, sessions, key, config, data
+        self.view, self.matrix = TrainView(data), None
+        self.view.notes = list(notes)
+        self.extra = (gr.update(),) * 4  # Explore's model and the mistakes pickers: changed once the run ends
+
+    def stream(self, messages):
+        """The outputs after every message but steps, which come too fast to draw each."""
+        device, shown, run = None, 0.0, Path(self.config.out).name
+        for message in messages:
+            device = log_training(message, run, self.config.model, device)
+            self.view.update(message)
+            self.matrix = message.get("confusion_matrix", self.matrix)
+            if message["kind"] == "done" and message.get("checkpoint"):
+                self._finish(message["checkpoint"])
+            if message["kind"] != "step" or time.monotonic() - shown > REFRESH_S:
+                shown = time.monotonic()
+                yield (*self.view.outputs(), *self.extra)
+
+    def _finish(self, checkpoint: str) -> None:
+        """Offer the model in Explore, keep the run for this session, point the mistakes view at it."""
+        self.view.files, explore, name = offer_run(self.ctx, checkpoint, run_label(self.config))
+        record = RunRecord(name, checkpoint, self.data.test, name.removeprefix("run: "))
+        self.sessions.add_run(self.key, record)
+        self.extra = (explore, *mistakes.picker_updates(self.sessions, self.key, record, self.matrix))
 
 
-def trainer(ctx: AppContext, stops: dict[str, FileFlag]):
+def trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag]):
     """The /train event of this app: one run per click, its cancel flag kept per browser session in stops."""
-    gpu_training = on_gpu(run_training, duration=lambda config, data, stop: int(config.time_budget_s or 60) + 60)
+    gpu_training = on_gpu(run_training, duration=lambda config, *a, **k: int(config.time_budget_s or 60) + 60)
 
-    @user_errors_stream("train", model_arg=0)
-    def start_training(name, dataset, archive, mode, epochs, batch_size, lr, budget, per_class,
-                       request: gr.Request):
+    @errors_in_progress("train", N_OUTPUTS, model_arg=0)
+    def start_training(name, dataset, archive, mode, epochs, batch_size, lr, budget, per_class, run_name="",
+                       request: gr.Request = None):
         """Stream one training run: curves, progress, then confusion matrix, mistakes and the checkpoint."""
-        run = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"  # unique: no run is ever overwritten
-        stop = stops[request.session_hash] = FileFlag(RUNS / f".{run}.stop")
-        try:
+        run = run_id(name)
+        with stop_flag(stops, request, run) as stop:
             config = train_config(name, archive or dataset, mode, epochs, batch_size, lr, budget, per_class, run,
-                                  ctx.limits)
+                                  ctx.limits, run_name)
             data = load_splits(config.dataset, DataSettings(limit_per_class=config.limit_per_class,
                                                             test_limit_per_class=config.test_limit_per_class))
-            yield from _stream(ctx, run, config, data, gpu_training(config, data, stop))
-        finally:
-            stop.clear()
-            if stops.get(request.session_hash) is stop:
-                del stops[request.session_hash]
+            streamer = Streamer(ctx, sessions, request.session_hash, config, data)
+            yield from streamer.stream(gpu_training(config, data, stop))
     return start_training
+
+
+class stop_flag:
+    """This session's cancel flag for one run, cleared and forgotten when the run ends."""
+
+    def __init__(self, stops: dict[str, FileFlag], request: gr.Request, run: str) -> None:
+        self.stops, self.key = stops, request.session_hash
+        self.flag = stops[self.key] = FileFlag(RUNS / f".{run}.stop")
+
+    def __enter__(self) -> FileFlag:
+        return self.flag
+
+    def __exit__(self, *exc) -> None:
+        self.flag.clear()
+        if self.stops.get(self.key) is self.flag:
+            del self.stops[self.key]
+
+
+def class_trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag]):
+    """The event of the class builder's Train button: this session's set, its feature cache, CLASS_SET_RECIPE."""
+    gpu_training = on_gpu(run_training, duration=lambda config, *a, **k: int(config.time_budget_s or 60) + 60)
+
+    @errors_in_progress("train_my_classes", N_OUTPUTS)
+    def train_my_classes(mode, epochs, lr, run_name, request: gr.Request):
+        """Stream a run on the classes built in this session (a set too small to split says so)."""
+        session = sessions.get(request.session_hash)
+        with session.lock:
+            data = session.class_set.splits()
+        run = run_id(CLASS_SET_RECIPE.model)
+        config = classbuilder.class_set_config(mode, epochs, lr, run_name, str(RUNS / run), ctx.limits.train_limit_s)
+        with stop_flag(stops, request, run) as stop:
+            streamer = Streamer(ctx, sessions, request.session_hash, config, data)
+            yield from streamer.stream(gpu_training(config, data, stop, session.features))
+    return train_my_classes
+
+
+def api_class_trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag]):
+    """The /train_classes event: class names and each class's files in one call, streamed like /train."""
+    gpu_training = on_gpu(run_training, duration=lambda config, *a, **k: int(config.time_budget_s or 60) + 60)
+
+    @errors_in_progress("train_classes", N_OUTPUTS)
+    def train_classes(class_names: str, pictures_1=None, pictures_2=None, pictures_3=None, pictures_4=None,
+                      pictures_5=None, pictures_6=None, pictures_7=None, pictures_8=None, pictures_9=None,
+                      pictures_10=None, mode: str = "probe", epochs: int | None = None, lr: float | None = None,
+                      run_name: str = "", request: gr.Request = None):
+        """Train on class_names (separated by commas) with pictures_i the files of class i; refused pictures
+        are named in the progress text and the others are used."""
+        groups = [pictures_1, pictures_2, pictures_3, pictures_4, pictures_5, pictures_6, pictures_7, pictures_8,
+                  pictures_9, pictures_10]
+        class_set, refused = classbuilder.class_set_from_files(class_names, groups, sessions.limits)
+        data, run = class_set.splits(), run_id(CLASS_SET_RECIPE.model)
+        config = classbuilder.class_set_config(mode, epochs, lr, run_name, str(RUNS / run), ctx.limits.train_limit_s)
+        session = sessions.get(request.session_hash)  # one client, one feature cache: retraining is cheap
+        with stop_flag(stops, request, run) as stop:
+            streamer = Streamer(ctx, sessions, request.session_hash, config, data, refused)
+            yield from streamer.stream(gpu_training(config, data, stop, session.features))
+    return train_classes
+
+
+def onnx_exporter(sessions: Sessions):
+    """The /export_onnx event: a run's checkpoint files plus its ONNX file."""
+    @user_errors("export_onnx", model_arg=0)
+    def export_onnx(model: str, request: gr.Request):
+        """safetensors + JSON + ONNX of one of this session's runs (torch.onnx traces it: some seconds)."""
+        if not model:
+            return gr.skip()
+        checkpoint = sessions.run(model, request.session_hash).checkpoint
+        return [checkpoint, str(Path(checkpoint).with_suffix(".json")), str(export_checkpoint(checkpoint))]
+    return export_onnx
 
 
 def canceller(stops: dict[str, FileFlag]):
@@ -120,47 +226,84 @@ def canceller(stops: dict[str, FileFlag]):
     return cancel_training
 
 
+def data_used(archive) -> dict:
+    """The data set picker says when an uploaded archive is what a run really trains on."""
+    if archive:
+        return gr.update(interactive=False, info=f"not used: your archive {Path(archive).name} is")
+    return gr.update(interactive=True, info="drawn by code or read from the data folder")
+
+
 def _settings(limits: ServingLimits, zoo: Zoo) -> dict:
-    """The run's settings: model, data, mode and the numbers, with the Start and Cancel buttons."""
-    with gr.Row():
+    """A built-in data set's run (shapes: works offline): model, data, mode, the numbers and Start."""
+    with gr.Accordion("Built-in data sets and archives", open=True), gr.Row():
         with gr.Column():
             registry = set(list_models())  # runs trained here are not architectures to train again
-            model = gr.Dropdown([c for c in model_choices(zoo) if c[1] in registry], value="lenet5_mnist",
+            model = gr.Dropdown([c for c in model_choices(zoo) if c[1] in registry], value=SHAPES_RECIPE.model,
                                 label="Architecture")
-            data = gr.Dropdown(list(BUILTIN), value="mnist", label="Data set (built in)")
+            data = gr.Dropdown(list(DATASETS), value=SHAPES_RECIPE.dataset, label="Data set (built in)",
+                               info="drawn by code or read from the data folder")
             archive = gr.File(label="...or your own zip / tar.gz of class folders",
-                              file_types=[".zip", ".gz", ".tgz"], type="filepath")
-            mode = gr.Radio(MODES, value="scratch", label="Mode")
+                              file_types=[".zip", ".gz", ".tgz"], type="filepath", height=100)
+            mode = gr.Radio(MODES, value=SHAPES_RECIPE.mode, label="Mode")
         with gr.Column():
-            epochs = gr.Slider(1, 30, value=1, step=1, label="Epochs")
-            batch = gr.Slider(8, 512, value=128, step=8, label="Batch size")
-            lr = gr.Number(value=0.003, label="Learning rate")
+            epochs = gr.Slider(1, 30, value=SHAPES_RECIPE.epochs, step=1, label="Epochs")
+            batch = gr.Slider(8, 512, value=SHAPES_RECIPE.batch_size, step=8, label="Batch size")
+            lr = gr.Number(value=SHAPES_RECIPE.learning_rate, label="Learning rate")
             budget = gr.Number(value=120, label=f"Time budget (s, 0 = the server's {limits.train_limit_s:.0f} s limit)")
-            per_class = gr.Number(value=500, label="Training images per class (0 = all)")
-            with gr.Row():
-                start, cancel = gr.Button("Start", variant="primary"), gr.Button("Cancel")
+            per_class = gr.Number(value=0, precision=0, label="Training images per class (0 = all)")
+            start = gr.Button("Start", variant="primary")
     return {"model": model, "data": data, "archive": archive, "mode": mode, "epochs": epochs, "batch": batch,
-            "lr": lr, "budget": budget, "per_class": per_class, "start": start, "cancel": cancel}
+            "lr": lr, "budget": budget, "per_class": per_class, "start": start}
 
 
 def _results() -> dict:
-    """Progress line, curves, confusion matrix, mistakes and the checkpoint download."""
-    progress = gr.Markdown()
+    """The run's name and Cancel, progress text, curves, confusion matrix, mistakes and the downloads."""
+    with gr.Row(equal_height=True):
+        run_name = gr.Textbox(label="Name this run (optional)", max_length=60, scale=4, elem_id="run-name")
+        cancel = gr.Button("Cancel", scale=1)
+    progress = gr.Markdown(elem_id="train-progress")
     curves = gr.Plot(label="Loss and accuracy (train and test)")
     with gr.Row():
         confusion = gr.Plot(label="Confusion matrix (test)")
         wrong = gr.Gallery(label="Misclassified test images", columns=6, height=260)
-    files = gr.File(label="Download the model (safetensors + JSON)", file_count="multiple")
-    return {"progress": progress, "curves": curves, "confusion": confusion, "wrong": wrong, "files": files}
+    with gr.Row(equal_height=True):
+        files = gr.File(label="Download the model (safetensors + JSON)", file_count="multiple", scale=4)
+        onnx = gr.Button("Also as ONNX", scale=1)
+    return {"run_name": run_name, "cancel": cancel, "progress": progress, "curves": curves, "confusion": confusion,
+            "wrong": wrong, "files": files, "onnx": onnx}
 
 
 def build(ctx: AppContext) -> None:
     """The Train tab; a finished run becomes a model and is picked in the Explore tab (ctx.components["model"])."""
+    sessions = Sessions()
     with gr.Tab("Train"):
+        builder = classbuilder.build(sessions)
         ui = SimpleNamespace(**_settings(ctx.limits, ctx.zoo), **_results())
+        found = mistakes.build()
+    _wire(ctx, sessions, builder, ui, found)
+
+
+def _wire(ctx: AppContext, sessions: Sessions, builder, ui, found) -> None:
+    """Both kinds of run stream into the same outputs (one at a time); the mistakes view follows the last run."""
     stops: dict[str, FileFlag] = {}  # one cancel flag per browser session
-    inputs = [ui.model, ui.data, ui.archive, ui.mode, ui.epochs, ui.batch, ui.lr, ui.budget, ui.per_class]
-    outputs = [ui.progress, ui.curves, ui.confusion, ui.wrong, ui.files, ctx.components["model"]]
-    ui.start.click(trainer(ctx, stops), inputs, outputs, api_name="train", concurrency_limit=1,
-                   concurrency_id="train")
+    outputs = [ui.progress, ui.curves, ui.confusion, ui.wrong, ui.files, ctx.components["model"], found.run,
+               found.true, found.predicted]
+    one = {"concurrency_limit": 1, "concurrency_id": "train"}
+    then = ([found.run, found.true, found.predicted], [found.gallery, found.caption])
+    inputs = [ui.model, ui.data, ui.archive, ui.mode, ui.epochs, ui.batch, ui.lr, ui.budget, ui.per_class,
+              ui.run_name]
+    show = mistakes.shower(ctx, sessions)
+    ui.start.click(trainer(ctx, sessions, stops), inputs, outputs, api_name="train", **one) \
+        .then(show, *then, api_visibility="private", **ctx.shared)
+    builder.cs_train.click(class_trainer(ctx, sessions, stops), [builder.cs_mode, builder.cs_epochs, builder.cs_lr,
+                                                                 ui.run_name], outputs, api_visibility="private", **one) \
+        .then(show, *then, api_visibility="private", **ctx.shared)
+    api_inputs = [builder.api_names, *builder.api_groups, builder.api_mode, builder.api_epochs, builder.api_lr,
+                  builder.api_run_name]
+    builder.api_train.click(api_class_trainer(ctx, sessions, stops), api_inputs, outputs, api_name="train_classes",
+                            **one)
     ui.cancel.click(canceller(stops), None, ui.progress, api_name="cancel", queue=False)
+    ui.onnx.click(onnx_exporter(sessions), found.run, ui.files, api_name="export_onnx", **ctx.shared)
+    ui.mode.change(lambda m: DEFAULT_LR[m], ui.mode, ui.lr, api_visibility="private", queue=False)
+    ui.archive.change(data_used, ui.archive, ui.data, api_visibility="private", queue=False)
+    mistakes.wire(ctx, sessions, found)
