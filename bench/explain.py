@@ -4,7 +4,8 @@ Measures side by side, in one run, medians over repeats of
   (a) the floor: one plain forward + one backward to the Grad-CAM layer (layer4),
   (b) a fresh request: prediction + feature maps of one layer + Grad-CAM, for a new image,
   (c) changing only the feature-map layer / CAM class / opacity for the same image,
-and prints b/a (goal <= 1.3) and c/a (goal <= 0.1); then 300 explain calls in a row: hooks left, model mode,
+  (d) bare Grad-CAM by captum (LayerGradCam) and by torchcam (GradCAM), each with its own forward,
+and prints b/a (goal <= 1.3), c/a (goal <= 0.1) and b/d; then 300 explain calls in a row: hooks left, model mode,
 resident memory growth (goal <= 5 %).
 
 Run: OMP_NUM_THREADS=1 python bench/explain.py [--repeats 15] [--loop 300]
@@ -45,6 +46,21 @@ def floor_once(model: torch.nn.Module, x: torch.Tensor, layer: torch.nn.Module, 
     torch.autograd.grad(logits[0, target], saved["A"])
 
 
+def bare_captum(model: torch.nn.Module, x: torch.Tensor, layer: torch.nn.Module, target: int) -> None:
+    """captum's LayerGradCam on its own: one forward and one backward, no caching."""
+    from captum.attr import LayerGradCam
+
+    LayerGradCam(model, layer).attribute(x, target=target)
+
+
+def bare_torchcam(model: torch.nn.Module, x: torch.Tensor, layer: str, target: int) -> None:
+    """torchcam's GradCAM on its own: its hooks, one forward, one backward, hooks removed."""
+    from torchcam.methods import GradCAM
+
+    with GradCAM(model, target_layer=layer) as extractor:
+        extractor(target, model(x))
+
+
 def timed(fn) -> float:
     """Seconds one call of fn takes."""
     start = time.perf_counter()
@@ -61,9 +77,11 @@ def rss_mb() -> float:
 def speed(explainer: Explainer, repeats: int) -> None:
     """Time (a), (b), (c) interleaved and print medians and ratios."""
     model, info = explainer.model, explainer.info
+    model.eval()  # the floor and the bare libraries run in the mode the explainer explains in
     layer = resolve_layer(model, info.cam_layer)
     base = ExplainSettings()
-    times: dict[str, list[float]] = {k: [] for k in ("floor", "fresh", "layer", "class", "opacity")}
+    times: dict[str, list[float]] = {k: [] for k in ("floor", "fresh", "layer", "class", "opacity", "captum",
+                                                     "torchcam")}
     for r in range(repeats + 2):  # the first two rounds warm up allocators and caches
         img = random_image(1000 + r)
         x = torch.randn(1, 3, 224, 224)
@@ -71,7 +89,9 @@ def speed(explainer: Explainer, repeats: int) -> None:
              "fresh": timed(lambda: explainer.explain(img, layer="layer1", settings=base)),
              "layer": timed(lambda: explainer.feature_maps(img, "layer3")),
              "class": timed(lambda: explainer.attribute(img, replace(base, target=(r * 37 + 5) % 1000))),
-             "opacity": timed(lambda: explainer.attribute(img, replace(base, opacity=0.2 + 0.05 * (r % 10))))}
+             "opacity": timed(lambda: explainer.attribute(img, replace(base, opacity=0.2 + 0.05 * (r % 10)))),
+             "captum": timed(lambda: bare_captum(model, x, layer, r % 1000)),
+             "torchcam": timed(lambda: bare_torchcam(model, x, info.cam_layer, r % 1000))}
         for key, value in t.items():
             if r >= 2:
                 times[key].append(value)
@@ -83,6 +103,8 @@ def speed(explainer: Explainer, repeats: int) -> None:
           f"{med['fresh'] / a:.3f}  (goal <= 1.3)")
     for key in ("layer", "class", "opacity"):
         print(f"(c) change {key:8s}: {med[key] * 1e3:8.2f}  c/a = {med[key] / a:.4f}  (goal <= 0.1)")
+    for key in ("captum", "torchcam"):
+        print(f"(d) bare {key} Grad-CAM: {med[key] * 1e3:8.1f}  b/d = {med['fresh'] / med[key]:.3f}")
 
 
 def reliability(explainer: Explainer, calls: int) -> None:
