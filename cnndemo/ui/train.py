@@ -246,11 +246,12 @@ def _settings(limits: ServingLimits, zoo: Zoo) -> dict:
                               file_types=[".zip", ".gz", ".tgz"], type="filepath", height=100)
             mode = gr.Radio(MODES, value=SHAPES_RECIPE.mode, label="Mode")
         with gr.Column():
-            epochs = gr.Slider(1, 30, value=SHAPES_RECIPE.epochs, step=1, label="Epochs")
+            epochs = gr.Slider(1, 30, value=SHAPES_RECIPE.epochs, step=1, label="Epochs", elem_id="train-epochs")
             batch = gr.Slider(8, 512, value=SHAPES_RECIPE.batch_size, step=8, label="Batch size")
             lr = gr.Number(value=SHAPES_RECIPE.learning_rate, label="Learning rate")
             budget = gr.Number(value=120, label=f"Time budget (s, 0 = the server's {limits.train_limit_s:.0f} s limit)")
-            per_class = gr.Number(value=0, precision=0, label="Training images per class (0 = all)")
+            per_class = gr.Number(value=0, precision=0, label="Training images per class (0 = all)",
+                                  elem_id="train-per-class")
             start = gr.Button("Start", variant="primary")
     return {"model": model, "data": data, "archive": archive, "mode": mode, "epochs": epochs, "batch": batch,
             "lr": lr, "budget": budget, "per_class": per_class, "start": start}
