@@ -260,7 +260,7 @@ def _settings(limits: ServingLimits, zoo: Zoo) -> dict:
 def _results() -> dict:
     """The run's name and Cancel, progress text, curves, confusion matrix, mistakes and the downloads."""
     with gr.Row(equal_height=True):
-        run_name = gr.Textbox(label="Name this run (optional)", max_length=60, scale=4, elem_id="run-name")
+        run_name = gr.Textbox("", label="Name this run (optional)", max_length=60, scale=4, elem_id="run-name")
         cancel = gr.Button("Cancel", scale=1)
     progress = gr.Markdown(elem_id="train-progress")
     curves = gr.Plot(label="Loss and accuracy (train and test)")
