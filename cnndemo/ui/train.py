@@ -296,8 +296,9 @@ def _wire(ctx: AppContext, sessions: Sessions, builder, ui, found) -> None:
     show = mistakes.shower(ctx, sessions)
     ui.start.click(trainer(ctx, sessions, stops), inputs, outputs, api_name="train", **one) \
         .then(show, *then, api_visibility="private", **ctx.shared)
-    builder.cs_train.click(class_trainer(ctx, sessions, stops), [builder.cs_mode, builder.cs_epochs, builder.cs_lr,
-                                                                 ui.run_name], outputs, api_visibility="private", **one) \
+    builder_inputs = [builder.cs_mode, builder.cs_epochs, builder.cs_lr, ui.run_name]
+    builder.cs_train.click(class_trainer(ctx, sessions, stops), builder_inputs, outputs, api_visibility="private",
+                           **one) \
         .then(show, *then, api_visibility="private", **ctx.shared)
     api_inputs = [builder.api_names, *builder.api_groups, builder.api_mode, builder.api_epochs, builder.api_lr,
                   builder.api_run_name]
