@@ -34,6 +34,8 @@ def test_two_classes_from_uploads_train_and_open_in_explore(page, artifacts, tmp
     progress.get_by_text("Test accuracy").wait_for(timeout=180_000)
     assert "completed" in progress.inner_text() and "10 training and 2 test pictures" in progress.inner_text()
     page.locator("#mistakes-caption").get_by_text("test picture").first.wait_for(timeout=60_000)
+    page.locator("#mistakes-gallery img").first.wait_for(timeout=60_000)  # each with its Grad-CAM
+    assert page.get_by_text("not in the list of choices").count() == 0  # every picker took the new model
     page.screenshot(path=artifacts / "train-classes.png", full_page=True)
 
     page.get_by_role("tab", name="Explore").click()

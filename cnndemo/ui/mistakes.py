@@ -111,8 +111,8 @@ def build() -> SimpleNamespace:
                                     allow_custom_value=True)
             show = gr.Button("Show", scale=1)
         caption = gr.Markdown(elem_id="mistakes-caption")
-        gallery = gr.Gallery(label="Test pictures of this cell, Grad-CAM of the predicted class", columns=6,
-                             height=230, elem_id="mistakes-gallery")
+        gallery = gr.Gallery(label="Test pictures of this cell, Grad-CAM of the predicted class", columns=8,
+                             rows=2, height=300, object_fit="contain", elem_id="mistakes-gallery")
     return SimpleNamespace(run=run, true=true, predicted=predicted, show=show, caption=caption, gallery=gallery)
 
 
