@@ -1,9 +1,10 @@
 """Screenshots of the tabs at projector size (1280 x 720), taken in headless Chromium against the running app.
 
-python scripts/screenshots.py [--out docs/screens] [--chromium /usr/bin/chromium] [--train]
+python scripts/screenshots.py [--out docs/screens] [--chromium /usr/bin/chromium] [--train | --train-only]
 
 explore.png: a photo uploaded and explained by the default model; explore-cifar.png: the same photo through a
-CIFAR-10 model (what it knows, what it sees); compare.png; architecture.png; with --train also train.png.
+CIFAR-10 model (what it knows, what it sees); compare.png; architecture.png; with --train also train.png (the
+class builder: three classes of photos, a run on frozen features and its mistakes view); --train-only: just that.
 """
 from __future__ import annotations
 
@@ -89,14 +90,43 @@ def shrink(path: Path) -> None:
     rgb.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG).save(path, optimize=True)
 
 
+PHOTO_CLASSES = {"cat": "chelsea", "coffee": "coffee", "rocket": "rocket"}  # scikit-image sample photos (CC0)
+
+
+def class_photos(per_class: int) -> dict[str, list[str]]:
+    """Photo-like pictures per class (random crops, flips and colour jitter of one sample photo), as JPEG files."""
+    from PIL import Image
+
+    import numpy as np
+
+    from bench.class_builder import photo_like
+
+    folder, rng, files = Path(tempfile.mkdtemp()), np.random.default_rng(0), {}
+    for label, name in PHOTO_CLASSES.items():
+        files[label] = [str(folder / f"{label}-{i}.jpg") for i in range(per_class)]
+        for path, array in zip(files[label], photo_like(name, per_class, rng)):
+            Image.fromarray(array).save(path, quality=90)
+    return files
+
+
 def train(page) -> None:
-    """A short LeNet-5 run on MNIST: curves, then the confusion matrix and the misclassified digits."""
+    """The class builder: three classes of ten photos each, a run on frozen features, its mistakes view."""
     page.get_by_role("tab", name="Train").click()
-    page.locator("input[type=number][aria-label*='Epochs']").fill("3")
-    page.locator("input[type=number][aria-label*='Epochs']").press("Enter")
-    page.get_by_role("button", name="Start").click()
-    page.get_by_text("Best test accuracy").wait_for(timeout=300_000)
-    page.wait_for_timeout(1000)  # let the last figures load
+    photos = class_photos(10)
+    page.get_by_label("Class names").fill(", ".join(photos))
+    page.get_by_role("button", name="Use these classes").click()
+    page.locator("#class-status").get_by_text("Classes:").wait_for()
+    for label, files in photos.items():
+        page.locator("#class-builder").first.get_by_role("radio", name=label, exact=True).check()
+        page.locator("#class-uploads input[type=file]").set_input_files(files)
+        page.locator("#class-status").get_by_text(f"to {label}").wait_for(timeout=60_000)
+    page.get_by_label("Name this run").fill("cat, coffee or rocket")
+    page.locator("#train-classes").click()
+    page.locator("#train-progress").get_by_text("Test accuracy").wait_for(timeout=300_000)
+    page.locator("#mistakes-gallery img").first.wait_for(timeout=120_000)
+    page.get_by_role("button", name="Built-in data sets and archives").click()  # folded: the shot shows the class set's run
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(1500)  # let the last figures load
 
 
 def shoot(page, out: Path, with_train: bool) -> None:
@@ -117,15 +147,22 @@ def shoot(page, out: Path, with_train: bool) -> None:
     page.get_by_text("multiply-adds").first.wait_for(timeout=120_000)
     page.screenshot(path=out / "architecture.png")
     if with_train:
-        train(page)
-        page.screenshot(path=out / "train.png", full_page=True)
+        shoot_train(page, out)
+
+
+def shoot_train(page, out: Path) -> None:
+    """train.png: the Train tab with a built class set and a finished run."""
+    train(page)
+    page.screenshot(path=out / "train.png", full_page=True)
+    shrink(out / "train.png")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="docs/screens")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
-    parser.add_argument("--train", action="store_true", help="also run a short training and shoot the Train tab")
+    parser.add_argument("--train", action="store_true", help="also build a class set, train, shoot the Train tab")
+    parser.add_argument("--train-only", action="store_true", help="only the Train tab (train.png)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -137,10 +174,10 @@ def main() -> None:
             page = open_browser(p, args.chromium).new_page(viewport=VIEWPORT)
             page.set_default_timeout(120_000)
             page.goto(demo.local_url)
-            shoot(page, out, args.train)
+            shoot_train(page, out) if args.train_only else shoot(page, out, args.train)
     finally:
         demo.close()
-    for name in ("explore", "explore-cifar", "compare", "architecture") + (("train",) if args.train else ()):
+    for name in () if args.train_only else ("explore", "explore-cifar", "compare", "architecture"):
         shrink(out / f"{name}.png")
     print("\n".join(str(p) for p in sorted(out.glob("*.png"))))
 

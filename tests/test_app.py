@@ -19,7 +19,8 @@ from test_zoo import empty_hub, throwaway  # noqa: E402,F401  (fixtures: an empt
 
 def test_named_endpoints_exist(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/predict", "/feature_maps", "/attribute", "/compare", "/architecture"} <= names
+    assert {"/predict", "/feature_maps", "/attribute", "/compare", "/architecture", "/train", "/train_classes",
+            "/mistakes", "/export_onnx", "/cancel"} <= names
 
 
 def test_predict_labels_the_cat_offline(client, cat):
@@ -192,9 +193,11 @@ def test_bad_file_gets_a_message_and_server_keeps_serving(client, tmp_path, cat)
 @pytest.mark.slow
 def test_train_endpoint_runs_and_offers_the_model(client, mnist_root):
     result = client.predict("lenet5_mnist", "mnist", None, "scratch", 1, 64, 0.003, 60, 30, api_name="/train")
-    progress, curves, confusion, wrong, files, explore = result
+    progress, curves, confusion, wrong, files, explore, run, true, predicted = result
     assert curves and confusion and len(wrong) > 0  # curves, confusion matrix and mistakes all shown
-    assert "completed" in progress and "Best test accuracy" in progress, progress
+    assert "completed" in progress and "Test accuracy" in progress, progress
+    assert "**mnist**" in progress and "test** pictures" in progress  # the data really used, and its counts
+    assert run["value"] == explore["value"] and len(true["choices"]) == 10  # the mistakes view is on this run
     assert len(files) == 2 and any(str(f).endswith(".safetensors") for f in files)
     assert "run: " in str(explore)
 
@@ -207,7 +210,10 @@ def test_serving_settings(served):
     explain = [by_name[n] for n in ("predict", "feature_maps", "attribute", "compare")]
     assert {(fn.concurrency_id, fn.concurrency_limit) for fn in explain} == {("explain", limits.explain_concurrency)}
     assert limits.explain_concurrency >= 2
-    assert (by_name["train"].concurrency_id, by_name["train"].concurrency_limit) == ("train", 1)
+    for name in ("train", "train_classes"):  # one run at a time, whichever kind
+        assert (by_name[name].concurrency_id, by_name[name].concurrency_limit) == ("train", 1)
+    assert (by_name["mistakes"].concurrency_id, by_name["mistakes"].concurrency_limit) == \
+        ("explain", limits.explain_concurrency)
 
 
 def test_one_log_line_per_request(client, cat, caplog, tmp_path):

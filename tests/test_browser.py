@@ -131,16 +131,16 @@ def test_compare_shows_explores_image_and_its_whole_gallery(page, artifacts):
 def test_train_one_epoch_then_cancel_a_second_run(page, artifacts, mnist_root):
     page.get_by_role("tab", name="Train").click()
     _number(page, "Training images per class").fill("20")
-    _number(page, "Epochs").fill("1")
-    _number(page, "Epochs").press("Enter")
+    page.locator("#train-epochs input[type=number]").fill("1")
+    page.locator("#train-epochs input[type=number]").press("Enter")
     page.get_by_role("button", name="Start").click()
-    page.get_by_text("Best test accuracy").wait_for(timeout=180_000)
+    page.get_by_text("Test accuracy").wait_for(timeout=180_000)
     assert page.locator("[data-testid='matplotlib'] img, .matplotlib img").count() >= 2  # curves + confusion
     page.screenshot(path=artifacts / "train.png", full_page=True)
 
     _number(page, "Training images per class").fill("500")
-    _number(page, "Epochs").fill("30")
-    _number(page, "Epochs").press("Enter")
+    page.locator("#train-epochs input[type=number]").fill("30")
+    page.locator("#train-epochs input[type=number]").press("Enter")
     page.get_by_role("button", name="Start").click()
     page.get_by_text(re.compile(r"step \d+/\d+")).first.wait_for(timeout=120_000)
     page.get_by_role("button", name="Cancel").click()

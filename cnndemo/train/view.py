@@ -16,6 +16,7 @@ class TrainView:
     def __init__(self, data) -> None:
         self.data, self.steps, self.epochs, self.line = data, [], [], "Starting..."
         self.header, self.warnings = "", []  # what trains on which data (counts), and sentences to heed
+        self.notes: list[str] = []  # sentences from before the run (pictures that were refused), kept throughout
         self.confusion: Figure | None = None
         self.wrong: list[tuple[str, str]] = []
         self.files: list[str] | None = None
@@ -71,8 +72,8 @@ class TrainView:
                       for i, t, p in m.get("misclassified", [])[:MAX_MISTAKES]]
 
     def text(self) -> str:
-        """The progress area: the header, the current line, and every warning (as a quoted block)."""
-        warned = "\n".join(f"> **Note:** {w}" for w in self.warnings)
+        """The progress area: the header, the current line, and every warning and note (as quoted blocks)."""
+        warned = "\n".join(f"> **Note:** {w}  " for w in (*self.warnings, *self.notes))
         return "\n\n".join(part for part in (self.header, self.line, warned) if part)
 
     def outputs(self) -> tuple:

@@ -351,7 +351,9 @@ def _follow_explore(ctx: AppContext, ui: SimpleNamespace) -> None:
     """The tab follows Explore's model and image (it may still pick or upload its own)."""
     model, image = ctx.components.get("model"), ctx.components.get("image")
     if model is not None:
-        model.change(lambda name: name, model, ui.model, api_visibility="private")
+        # the choices come along: a run trained in the Train tab joins the picker (else "not in the choices")
+        model.change(lambda name: gr.update(choices=ctx.zoo.choices(), value=name), model, ui.model,
+                     api_visibility="private")
     if image is not None:
         image.change(_as_picture, image, ui.image, api_visibility="private")
 

@@ -63,7 +63,7 @@ def shower(ctx: AppContext, sessions: Sessions):
         """The test pictures of one confusion-matrix cell with their Grad-CAM, and a caption."""
         if not model:
             return [], "Train a run first; its mistakes show here."
-        record = sessions.run(model, getattr(request, "session_hash", None))
+        record = sessions.run(model, request.session_hash)
         explainer = ctx.cache.get(model)
         cell, spec = cell_of(explainer, record, true_class, predicted_class)
         shown = cell_gallery(explainer, cell, spec)
@@ -103,13 +103,16 @@ def build() -> SimpleNamespace:
     """The view's components: run, true class, predicted class, Show, the gallery and its caption."""
     with gr.Accordion("Mistakes: which test pictures a run gets wrong, and where it looked", open=True):
         with gr.Row(equal_height=True):
-            run = gr.Dropdown([], label="Run (this session's)", scale=3, elem_id="mistakes-run")
-            true = gr.Dropdown([], label="True class", scale=2, elem_id="mistakes-true")
-            predicted = gr.Dropdown([], label="Predicted class", scale=2, elem_id="mistakes-predicted")
+            # custom values: a script names its run and classes; show_mistakes checks them with a sentence
+            run = gr.Dropdown([], label="Run (this session's)", scale=3, elem_id="mistakes-run",
+                              allow_custom_value=True)
+            true = gr.Dropdown([], label="True class", scale=2, elem_id="mistakes-true", allow_custom_value=True)
+            predicted = gr.Dropdown([], label="Predicted class", scale=2, elem_id="mistakes-predicted",
+                                    allow_custom_value=True)
             show = gr.Button("Show", scale=1)
         caption = gr.Markdown(elem_id="mistakes-caption")
-        gallery = gr.Gallery(label="Test pictures of this cell, Grad-CAM of the predicted class", columns=6,
-                             height=230, elem_id="mistakes-gallery")
+        gallery = gr.Gallery(label="Test pictures of this cell, Grad-CAM of the predicted class", columns=8,
+                             rows=2, height=300, object_fit="contain", elem_id="mistakes-gallery")
     return SimpleNamespace(run=run, true=true, predicted=predicted, show=show, caption=caption, gallery=gallery)
 
 

@@ -66,14 +66,13 @@ class Sessions:
             session.runs.insert(0, record)
             del session.runs[self.max_runs:]
 
-    def run(self, model: str, key: str | None = None) -> RunRecord:
-        """The run of that model name: the session's own, else any session's (a /mistakes call from a script
-        names a run it was told about); BadInputError when no run of that name is kept."""
-        with self._lock:
-            sessions = ([self._sessions[key]] if key in self._sessions else []) + list(self._sessions.values())
-        for session in sessions:
+    def run(self, model: str, key: str | None) -> RunRecord:
+        """The run of that model name among this session's runs (another student's test pictures stay theirs);
+        BadInputError when the session has no such run."""
+        session = self.get(key)
+        with session.lock:
             found = next((r for r in session.runs if r.model == model), None)
-            if found:
-                return found
-        raise BadInputError(f"{model!r} is not a run trained on this server recently; the mistakes view works "
-                            "on runs trained here (train one in the Train tab first)")
+        if found is None:
+            raise BadInputError(f"{model!r} is not one of this session's runs; the mistakes view works on runs "
+                                "trained in this browser session (or by this API client): train one first")
+        return found

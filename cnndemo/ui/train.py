@@ -246,11 +246,12 @@ def _settings(limits: ServingLimits, zoo: Zoo) -> dict:
                               file_types=[".zip", ".gz", ".tgz"], type="filepath", height=100)
             mode = gr.Radio(MODES, value=SHAPES_RECIPE.mode, label="Mode")
         with gr.Column():
-            epochs = gr.Slider(1, 30, value=SHAPES_RECIPE.epochs, step=1, label="Epochs")
+            epochs = gr.Slider(1, 30, value=SHAPES_RECIPE.epochs, step=1, label="Epochs", elem_id="train-epochs")
             batch = gr.Slider(8, 512, value=SHAPES_RECIPE.batch_size, step=8, label="Batch size")
             lr = gr.Number(value=SHAPES_RECIPE.learning_rate, label="Learning rate")
             budget = gr.Number(value=120, label=f"Time budget (s, 0 = the server's {limits.train_limit_s:.0f} s limit)")
-            per_class = gr.Number(value=0, precision=0, label="Training images per class (0 = all)")
+            per_class = gr.Number(value=0, precision=0, label="Training images per class (0 = all)",
+                                  elem_id="train-per-class")
             start = gr.Button("Start", variant="primary")
     return {"model": model, "data": data, "archive": archive, "mode": mode, "epochs": epochs, "batch": batch,
             "lr": lr, "budget": budget, "per_class": per_class, "start": start}
@@ -259,7 +260,7 @@ def _settings(limits: ServingLimits, zoo: Zoo) -> dict:
 def _results() -> dict:
     """The run's name and Cancel, progress text, curves, confusion matrix, mistakes and the downloads."""
     with gr.Row(equal_height=True):
-        run_name = gr.Textbox(label="Name this run (optional)", max_length=60, scale=4, elem_id="run-name")
+        run_name = gr.Textbox("", label="Name this run (optional)", max_length=60, scale=4, elem_id="run-name")
         cancel = gr.Button("Cancel", scale=1)
     progress = gr.Markdown(elem_id="train-progress")
     curves = gr.Plot(label="Loss and accuracy (train and test)")
@@ -295,8 +296,9 @@ def _wire(ctx: AppContext, sessions: Sessions, builder, ui, found) -> None:
     show = mistakes.shower(ctx, sessions)
     ui.start.click(trainer(ctx, sessions, stops), inputs, outputs, api_name="train", **one) \
         .then(show, *then, api_visibility="private", **ctx.shared)
-    builder.cs_train.click(class_trainer(ctx, sessions, stops), [builder.cs_mode, builder.cs_epochs, builder.cs_lr,
-                                                                 ui.run_name], outputs, api_visibility="private", **one) \
+    builder_inputs = [builder.cs_mode, builder.cs_epochs, builder.cs_lr, ui.run_name]
+    builder.cs_train.click(class_trainer(ctx, sessions, stops), builder_inputs, outputs, api_visibility="private",
+                           **one) \
         .then(show, *then, api_visibility="private", **ctx.shared)
     api_inputs = [builder.api_names, *builder.api_groups, builder.api_mode, builder.api_epochs, builder.api_lr,
                   builder.api_run_name]

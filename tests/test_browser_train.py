@@ -1,0 +1,46 @@
+"""The class builder in a real headless Chromium at 1280 x 720: two classes from uploads, a run, the mistakes view,
+then the new model in Explore labelling one of its own pictures. Screenshots go to $CNNDEMO_ARTIFACTS."""
+from __future__ import annotations
+
+import pytest
+
+from test_browser import artifacts, explain, page, top_label  # noqa: F401  (fixtures and helpers)
+from test_ui_train import pictures
+
+pytestmark = pytest.mark.slow
+
+
+def add_uploads(page, class_name: str, files: list[str]) -> None:
+    """Pick a class, upload several pictures at once, wait until the builder says they went in."""
+    page.locator("#class-builder").first.get_by_role("radio", name=class_name, exact=True).check()
+    page.locator("#class-uploads input[type=file]").set_input_files(files)
+    page.locator("#class-status").get_by_text(f"Added {len(files)} pictures to {class_name}").wait_for(timeout=60_000)
+
+
+def test_two_classes_from_uploads_train_and_open_in_explore(page, artifacts, tmp_path):  # noqa: F811
+    reds, blues = pictures(tmp_path, 0, 6, 21), pictures(tmp_path, 2, 6, 22)
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_label("Class names").fill("red, blue")
+    page.get_by_role("button", name="Use these classes").click()
+    page.locator("#class-status").get_by_text("Classes: red, blue").wait_for()
+    add_uploads(page, "red", reds)
+    add_uploads(page, "blue", blues)
+    assert "red** 6" not in page.locator("#class-builder").first.inner_text()  # Markdown is rendered, not shown raw
+    assert "red 6 · blue 6 pictures (12 in all)" in page.locator("#class-builder").first.inner_text()
+    assert page.locator("#class-thumbs img").count() == 6
+    page.get_by_label("Name this run").fill("browser colours")
+    page.locator("#train-classes").click()
+    progress = page.locator("#train-progress")
+    progress.get_by_text("Test accuracy").wait_for(timeout=180_000)
+    assert "completed" in progress.inner_text() and "10 training and 2 test pictures" in progress.inner_text()
+    page.locator("#mistakes-caption").get_by_text("test picture").first.wait_for(timeout=60_000)
+    page.locator("#mistakes-gallery img").first.wait_for(timeout=60_000)  # each with its Grad-CAM
+    assert page.get_by_text("not in the list of choices").count() == 0  # every picker took the new model
+    page.screenshot(path=artifacts / "train-classes.png", full_page=True)
+
+    page.get_by_role("tab", name="Explore").click()
+    assert page.locator("#explore-model input").input_value().startswith("run: browser colours #")
+    page.locator("#explore-image input[type=file]").set_input_files(blues[0])
+    page.wait_for_timeout(1000)
+    explain(page)
+    assert top_label(page).startswith("blue")
