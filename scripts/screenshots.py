@@ -1,10 +1,11 @@
 """Screenshots of the tabs at projector size (1280 x 720), taken in headless Chromium against the running app.
 
-python scripts/screenshots.py [--out docs/screens] [--chromium /usr/bin/chromium] [--train | --train-only]
+python scripts/screenshots.py [--out docs/screens] [--chromium /usr/bin/chromium] [--train] [--only trust|train]
 
 explore.png: a photo uploaded and explained by the default model; explore-cifar.png: the same photo through a
-CIFAR-10 model (what it knows, what it sees); compare.png; architecture.png; with --train also train.png (the
-class builder: three classes of photos, a run on frozen features and its mistakes view); --train-only: just that.
+CIFAR-10 model (what it knows, what it sees); trust.png (the whole Trust tab: side by side, ranked, sanity check);
+compare.png; architecture.png; with --train also train.png (the class builder: three classes of photos, a run on
+frozen features and its mistakes view). --only trust / --only train: shoot that tab only.
 """
 from __future__ import annotations
 
@@ -80,14 +81,17 @@ def pick_model(page, name: str) -> None:
     page.wait_for_timeout(1500)  # the layer and class choices follow the model
 
 
-def shrink(path: Path) -> None:
-    """Store a screenshot with a 256-colour palette, dithered so heatmaps show no bands (under 300 KB)."""
+def shrink(path: Path, limit: int = 300_000) -> None:
+    """Store a screenshot with a 256-colour palette, dithered so heatmaps show no bands; a long page that would
+    still be over limit bytes (noisy maps dither badly) is stored undithered instead."""
     from PIL import Image
 
     with Image.open(path) as img:
         rgb = img.convert("RGB")
     palette = rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
     rgb.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG).save(path, optimize=True)
+    if path.stat().st_size > limit:
+        rgb.quantize(palette=palette, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
 PHOTO_CLASSES = {"cat": "chelsea", "coffee": "coffee", "rocket": "rocket"}  # scikit-image sample photos (CC0)
@@ -129,10 +133,30 @@ def train(page) -> None:
     page.wait_for_timeout(1500)  # let the last figures load
 
 
-def shoot(page, out: Path, with_train: bool) -> None:
-    """Every screenshot, in one browser session."""
+def trust(page, out: Path) -> None:
+    """The Trust tab on Explore's photo: methods side by side, every quick method ranked, the sanity strip."""
+    page.get_by_role("tab", name="Trust").click()
+    page.get_by_role("button", name="Show side by side").click()
+    page.locator("#trust-gallery img").first.wait_for(timeout=300_000)
+    page.get_by_role("button", name="Score every method").click()
+    page.wait_for_function("() => (document.querySelector('#trust-rank-note') || {}).innerText?.includes('scored')",
+                           timeout=300_000)
+    page.get_by_role("button", name="Randomise the layers, output first").click()
+    page.locator("#trust-sanity img").first.wait_for(timeout=300_000)
+    page.wait_for_function("() => !document.body.innerText.includes('processing |')", timeout=300_000)
+    page.wait_for_timeout(1500)  # the pictures arrive just after the text
+    page.mouse.move(0, 0)
+    page.screenshot(path=out / "trust.png", full_page=True)
+
+
+def shoot(page, out: Path, with_train: bool, only: str = "") -> None:
+    """Every screenshot (or only one tab's), in one browser session."""
     upload_and_explain(page, photo_file())
+    if only == "trust":
+        return trust(page, out)
     page.screenshot(path=out / "explore.png")
+    trust(page, out)
+    page.get_by_role("tab", name="Explore").click()
     pick_model(page, CIFAR_MODEL)
     explain(page)
     page.screenshot(path=out / "explore-cifar.png")
@@ -162,7 +186,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/screens")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--train", action="store_true", help="also build a class set, train, shoot the Train tab")
-    parser.add_argument("--train-only", action="store_true", help="only the Train tab (train.png)")
+    parser.add_argument("--only", choices=["trust", "train"], default="", help="shoot only this tab")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -174,10 +198,11 @@ def main() -> None:
             page = open_browser(p, args.chromium).new_page(viewport=VIEWPORT)
             page.set_default_timeout(120_000)
             page.goto(demo.local_url)
-            shoot_train(page, out) if args.train_only else shoot(page, out, args.train)
+            shoot_train(page, out) if args.only == "train" else shoot(page, out, args.train, args.only)
     finally:
         demo.close()
-    for name in () if args.train_only else ("explore", "explore-cifar", "compare", "architecture"):
+    names = ("explore", "explore-cifar", "trust", "compare", "architecture")
+    for name in (() if args.only == "train" else ("trust",) if args.only else names):
         shrink(out / f"{name}.png")
     print("\n".join(str(p) for p in sorted(out.glob("*.png"))))
 

@@ -99,3 +99,14 @@ def test_the_same_request_gives_the_same_strip(lenet, digits):
     b = lenet.sanity(digits[1][0], ExplainSettings(method="saliency"))
     assert a.correlations == b.correlations
     assert all(np.array_equal(x, y) for x, y in zip(a.heatmaps, b.heatmaps))
+
+
+def test_bad_requests_get_a_sentence(lenet, digits):
+    from cnndemo.explain.sanity import sanity_check
+    x = lenet.record(digits[0][0]).x
+    with pytest.raises(BadInputError, match="unknown method"):
+        sanity_check(lenet.model, x, 0, "nope", lenet.info.cam_layer)
+    with pytest.raises(BadInputError, match="out of range"):
+        lenet.sanity(digits[0][0], ExplainSettings(target=10))
+    with pytest.raises(BadInputError, match="no layers with weights"):
+        cascade(torch.nn.Sequential(torch.nn.ReLU()))

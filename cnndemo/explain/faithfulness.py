@@ -66,10 +66,13 @@ class Faithfulness:
 
     def caption(self) -> str:
         """The two areas and the drop / increase in one line, then how to read them."""
-        rise = "rises" if self.average_increase >= 0.5 else "does not rise"
+        change = (f"raises the probability from {self.probability:.2f} to {self.masked_probability:.2f} (an "
+                  "increase in confidence)" if self.average_increase >= 0.5 else
+                  f"drops the probability from {self.probability:.2f} to {self.masked_probability:.2f} (a drop "
+                  f"of {self.average_drop:.0%})")
         return (f"Deletion area **{self.deletion_auc:.3f}**, insertion area **{self.insertion_auc:.3f}** "
-                f"({self.steps} steps over {self.cells} cells, {self.seconds:.2f} s); keeping only the map's "
-                f"part of the input drops the probability by {self.average_drop:.0%} (it {rise}).  \n{READING}")
+                f"({self.steps} steps over {self.cells} cells, {self.seconds:.2f} s); keeping only what the map "
+                f"marks (the rest blurred) {change}.  \n{READING}")
 
 
 def faithfulness(model: nn.Module, x: torch.Tensor, heatmap: np.ndarray, target: int, *, steps: int = DEFAULT_STEPS,

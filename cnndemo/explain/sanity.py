@@ -35,7 +35,7 @@ class SanityResult:
 
     method: str
     target: int
-    stages: tuple[str, ...]  # "original", then the layers randomised so far, e.g. "fc", "fc ... layer4"
+    stages: tuple[str, ...]  # "original", then "to <layer>": every layer from the output down to it is random
     heatmaps: tuple[np.ndarray, ...]
     correlations: tuple[float, ...]  # Spearman with the original (1.0 for the original itself)
     seconds: float
@@ -123,5 +123,5 @@ def sanity_check(model: nn.Module, x: torch.Tensor, target: int, method: str, ca
 
 
 def _stage_label(group: list[str]) -> str:
-    """'random down to <the last layer of this stage>' (every layer from the output to it is random)."""
-    return f"random down to {group[-1]}"
+    """'to <the last layer of this stage>': every layer from the output down to it is random."""
+    return f"to {group[-1]}"

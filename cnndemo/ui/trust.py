@@ -12,7 +12,7 @@ from cnndemo.explain import ExplainSettings, get_method, method_choices, methods
 from cnndemo.explain.faithfulness import READING
 from cnndemo.explain.picture import photo_for
 from cnndemo.explain.sanity import WHY_CONVINCING
-from cnndemo.explain.trustviews import RANK_COLUMNS, rank_row, strip
+from cnndemo.explain.trustviews import RANK_COLUMNS, RANK_WIDTHS, rank_row, strip
 from cnndemo.images import open_image
 from cnndemo.outputs import image_file
 
@@ -57,13 +57,14 @@ def sider(ctx: AppContext):
             raise BadInputError("Tick at least one method to show.")
         explainer = ctx.cache.get(name, loading_progress(progress))
         photo = photo_for(open_image(_image(image)), ctx.zoo.info(name).weights)
-        tiles, view = [], None
+        tiles, lines, view = [], [], None
         for method in chosen:
             view = explainer.attribute(image, _settings(method, target))
             kind = get_method(method)
-            tiles.append((image_file(photo.heat(view.heatmap, 0.5)), f"{kind.label}: {kind.summary}"))
+            tiles.append((image_file(photo.heat(view.heatmap, 0.5)), kind.label))
+            lines.append(f"- **{kind.label}**: {kind.summary}")
         note = f"Every map is of **{view.target_name}** (p = {view.probability:.3f}) in {name}."
-        return tiles, note + ("" if ctx.zoo.state(name).trained else UNTRAINED)
+        return tiles, note + ("" if ctx.zoo.state(name).trained else UNTRAINED) + "\n\n" + "\n".join(lines)
     return side_by_side
 
 
@@ -126,12 +127,12 @@ def _top(ctx: AppContext) -> dict:
 def _grid() -> dict:
     """Several methods side by side."""
     gr.Markdown("#### Side by side: the same picture and class, several methods")
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=False):
         chosen = gr.CheckboxGroup(method_choices(), value=default_methods(), label="Methods", scale=5)
         show = gr.Button("Show side by side", variant="primary", scale=1)
-    note = gr.Markdown()
-    gallery = gr.Gallery(label="One heatmap per method (caption: what it computes)", columns=4, height="auto",
-                         object_fit="contain", elem_id="trust-gallery")
+    gallery = gr.Gallery(label="One heatmap per method", columns=4, object_fit="contain", elem_id="trust-gallery",
+                         height="100%")  # its rows' own height: "auto" would leave a tall empty box
+    note = gr.Markdown(elem_id="trust-grid-note")
     return {"chosen": chosen, "show": show, "grid_note": note, "gallery": gallery}
 
 
@@ -139,18 +140,22 @@ def _ranking() -> dict:
     """The scored, sorted table of every method."""
     gr.Markdown("#### Ranked: how much the class probability depends on what each map marks")
     slow = ", ".join(m.label for m in methods() if m.slow)
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=False):
         include_slower = gr.Checkbox(label=SLOWER.format(slow), scale=5)
         score = gr.Button("Score every method", scale=1)
-    note = gr.Markdown()
-    table = gr.Dataframe(interactive=False, wrap=True, elem_id="trust-ranking")
+    note = gr.Markdown(elem_id="trust-rank-note")
+    table = gr.Dataframe(interactive=False, wrap=True, elem_id="trust-ranking", column_widths=RANK_WIDTHS,
+                         max_height=900)  # every quick method without scrolling
     return {"include_slower": include_slower, "score": score, "rank_note": note, "table": table}
 
 
 def _sanity() -> dict:
     """The randomisation check of one method."""
-    gr.Markdown("#### Sanity check: does the map notice when the weights are random? (Adebayo et al. 2018)")
-    with gr.Row(equal_height=True):
+    gr.Markdown("#### Sanity check: does the map notice when the weights are random? (Adebayo et al. 2018)\n"
+                "A copy of the model gets random weights, from the output back, in up to 6 stages; each tile is the "
+                "map after one more stage (\"to X\": every layer from the output down to X is random), with its rank "
+                "correlation to the original. The cached model itself is not touched.")
+    with gr.Row(equal_height=False):
         method = gr.Dropdown(method_choices(), value="gradcam", label="Method to check", scale=3)
         check = gr.Button("Randomise the layers, output first", scale=1)
     picture = gr.Image(show_label=False, interactive=False, type="filepath", buttons=["fullscreen"],
