@@ -225,3 +225,38 @@ def test_the_progress_text_keeps_counts_warnings_and_the_interval():
     text = view.text()
     assert "Run **mine**" in text and "**8 training** and **4 test** pictures" in text
     assert "75.00 %** on 4 test pictures (95 % interval 30-95 %)" in text and "in colour but" in text
+
+
+def test_a_sketch_and_a_snapshot_join_a_class_and_a_blank_canvas_is_refused(app):
+    key, ed = "sketcher", classbuilder.editors(app.sessions)
+    ed.rename("ink, paper", "ink", request(key))
+    canvas = np.full((200, 200, 4), 255, np.uint8)
+    canvas[50:150, 90:110, :3] = 0
+    *_, status = classbuilder._sketch_adder(ed)("ink", {"composite": canvas}, request(key))
+    assert "Added 1 picture to **ink**" in status
+    with pytest.raises(Exception, match="draw something"):
+        classbuilder._sketch_adder(ed)("ink", {"composite": np.zeros((200, 200, 4), np.uint8)}, request(key))
+    snapshot = pictures(app.dir, 1, 1, 9)[0]
+    *_, status = classbuilder._snapshot_adder(ed)("paper", snapshot, request(key))
+    assert "Added 1 picture to **paper**" in status
+    assert app.sessions.get(key).class_set.counts() == {"ink": 1, "paper": 1}
+
+
+def test_the_data_set_picker_says_when_an_archive_is_used_instead():
+    used = train_ui.data_used("/tmp/upload/flowers.zip")
+    assert used["interactive"] is False and "flowers.zip" in used["info"]
+    assert train_ui.data_used(None)["interactive"] is True
+
+
+def test_one_epoch_curves_have_integer_ticks_and_labelled_points():
+    from cnndemo.figures import curves_figure
+
+    steps = [{"step": s, "value": 1 / s, "curve": "train loss"} for s in (1, 2, 3)]
+    epochs = [{"epoch": 1, "value": 0.5, "curve": "train"}, {"epoch": 1, "value": 0.75, "curve": "test"}]
+    fig = curves_figure(steps, epochs)
+    fig.canvas.draw()
+    loss, acc = fig.axes
+    for ax in (loss, acc):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    assert acc.get_xlim() == (0, 2) and sorted(t.get_text() for t in acc.texts) == ["test 75 %", "train 50 %"]
