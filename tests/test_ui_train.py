@@ -162,7 +162,7 @@ def test_the_mistakes_view_shows_the_test_pictures_the_model_gets_wrong(app, sha
     show = mistakes.shower(app.ctx, app.sessions)
     gallery, caption = show(shapes_run.model, test.classes[t], test.classes[p], request("shapes"))
     assert f"**{len(expected)}** test picture" in caption and f"called **{test.classes[p]}**" in caption
-    shown = [int(re.match(r"test picture (\d+):", c).group(1)) - 1 for _, c in gallery]
+    shown = [int(re.match(r"#(\d+)  p = [\d.]+$", c).group(1)) - 1 for _, c in gallery]
     assert shown == expected[:mistakes.MAX_SHOWN]
     assert all(np.asarray(Image.open(f)).shape == (32, 32, 3) for f, _ in gallery)  # Grad-CAM at the input size
     right = show(shapes_run.model, test.classes[t], test.classes[t], request("shapes"))[1]
