@@ -227,15 +227,20 @@ def test_the_progress_text_keeps_counts_warnings_and_the_interval():
     assert "75.00 %** on 4 test pictures (95 % interval 30-95 %)" in text and "in colour but" in text
 
 
-def test_a_sketch_and_a_snapshot_join_a_class_and_a_blank_canvas_is_refused(app):
+def test_a_sketch_and_a_snapshot_join_a_class_and_a_blank_canvas_is_refused(app, tmp_path):
     key, ed = "sketcher", classbuilder.editors(app.sessions)
     ed.rename("ink, paper", "ink", request(key))
-    canvas = np.full((200, 200, 4), 255, np.uint8)
-    canvas[50:150, 90:110, :3] = 0
-    *_, status = classbuilder._sketch_adder(ed)("ink", {"composite": canvas}, request(key))
+    canvas = np.zeros((200, 200, 4), np.uint8)  # as the canvas exports it: transparent, with black ink
+    canvas[50:150, 90:110] = (0, 0, 0, 255)
+    Image.fromarray(canvas).save(tmp_path / "sketch.png")
+    *_, status = classbuilder._sketch_adder(ed)("ink", {"composite": str(tmp_path / "sketch.png")}, request(key))
     assert "Added 1 picture to **ink**" in status
+    Image.fromarray(np.zeros((200, 200, 4), np.uint8)).save(tmp_path / "blank.png")
     with pytest.raises(Exception, match="draw something"):
-        classbuilder._sketch_adder(ed)("ink", {"composite": np.zeros((200, 200, 4), np.uint8)}, request(key))
+        classbuilder._sketch_adder(ed)("ink", {"composite": str(tmp_path / "blank.png")}, request(key))
+    (tmp_path / "bomb.png").write_bytes(bomb_png())
+    with pytest.raises(Exception, match="(?i)pixels|too (big|large)"):  # the safe loader's own sentence
+        classbuilder._sketch_adder(ed)("ink", {"composite": str(tmp_path / "bomb.png")}, request(key))
     snapshot = pictures(app.dir, 1, 1, 9)[0]
     *_, status = classbuilder._snapshot_adder(ed)("paper", snapshot, request(key))
     assert "Added 1 picture to **paper**" in status
