@@ -265,3 +265,17 @@ def test_one_epoch_curves_have_integer_ticks_and_labelled_points():
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks)
     assert acc.get_xlim() == (0, 2) and sorted(t.get_text() for t in acc.texts) == ["test 75 %", "train 50 %"]
+
+
+def test_sessions_are_bounded_and_keep_their_newest_runs():
+    from cnndemo.ui.sessions import RunRecord
+
+    sessions = Sessions(max_sessions=2, max_runs=2)
+    first = sessions.get("a")
+    sessions.get("b"), sessions.get("a"), sessions.get("c")  # b is the least recently used: it goes
+    assert sessions.get("a") is first and len(sessions._sessions) == 2 and "b" not in sessions._sessions
+    for i in range(3):
+        sessions.add_run("a", RunRecord(f"run: r{i}", f"r{i}.safetensors", None, f"r{i}"))
+    assert [r.model for r in sessions.get("a").runs] == ["run: r2", "run: r1"]
+    with pytest.raises(Exception, match="not one of this session's runs"):
+        sessions.run("run: r0", "a")
