@@ -44,3 +44,23 @@ def test_two_classes_from_uploads_train_and_open_in_explore(page, artifacts, tmp
     page.wait_for_timeout(1000)
     explain(page)
     assert top_label(page).startswith("blue")
+
+
+def test_a_sketch_joins_a_class(page, artifacts):  # noqa: F811
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#class-builder").first.get_by_role("radio", name="red", exact=True).check()
+    page.locator("#class-builder").first.get_by_role("tab", name="Sketch").click()
+    canvas = page.locator("#class-sketch canvas").last
+    canvas.wait_for()
+    page.locator("#class-sketch").get_by_role("button", name="Brush").click()  # "select the draw tool to start"
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2  # the canvas sits in the middle
+    page.mouse.move(cx - 50, cy - 50)
+    page.mouse.down()
+    for step in range(1, 20):  # a diagonal stroke
+        page.mouse.move(cx - 50 + 6 * step, cy - 50 + 6 * step)
+    page.mouse.up()
+    page.get_by_role("button", name="Add the sketch").click()
+    page.locator("#class-status").get_by_text("Added 1 picture to red").wait_for(timeout=60_000)
+    assert page.locator("#class-thumbs img").count() == 7  # six uploads and the sketch
+    page.screenshot(path=artifacts / "train-sketch.png", full_page=True)

@@ -36,7 +36,7 @@ def test_mistakes_shows_the_cell_of_the_run(client, colour_run):
     model = colour_run[5]["value"]
     gallery, caption = client.predict(model, "red", "red", api_name="/mistakes")
     n = int(re.search(r"\*\*(\d+)\*\* test picture", caption).group(1))
-    assert len(gallery) == n and all(item["caption"].startswith("test picture") for item in gallery)
+    assert len(gallery) == n and all(item["caption"].startswith("#") for item in gallery)
     other = client.predict(model, "red", "blue", api_name="/mistakes")[1]
     assert int(re.search(r"\*\*(\d+)\*\* test picture", other).group(1)) + n == 2  # two red test pictures
 

@@ -162,7 +162,7 @@ def test_the_mistakes_view_shows_the_test_pictures_the_model_gets_wrong(app, sha
     show = mistakes.shower(app.ctx, app.sessions)
     gallery, caption = show(shapes_run.model, test.classes[t], test.classes[p], request("shapes"))
     assert f"**{len(expected)}** test picture" in caption and f"called **{test.classes[p]}**" in caption
-    shown = [int(re.match(r"test picture (\d+):", c).group(1)) - 1 for _, c in gallery]
+    shown = [int(re.match(r"#(\d+)  p = [\d.]+$", c).group(1)) - 1 for _, c in gallery]
     assert shown == expected[:mistakes.MAX_SHOWN]
     assert all(np.asarray(Image.open(f)).shape == (32, 32, 3) for f, _ in gallery)  # Grad-CAM at the input size
     right = show(shapes_run.model, test.classes[t], test.classes[t], request("shapes"))[1]
@@ -225,3 +225,57 @@ def test_the_progress_text_keeps_counts_warnings_and_the_interval():
     text = view.text()
     assert "Run **mine**" in text and "**8 training** and **4 test** pictures" in text
     assert "75.00 %** on 4 test pictures (95 % interval 30-95 %)" in text and "in colour but" in text
+
+
+def test_a_sketch_and_a_snapshot_join_a_class_and_a_blank_canvas_is_refused(app, tmp_path):
+    key, ed = "sketcher", classbuilder.editors(app.sessions)
+    ed.rename("ink, paper", "ink", request(key))
+    canvas = np.zeros((200, 200, 4), np.uint8)  # as the canvas exports it: transparent, with black ink
+    canvas[50:150, 90:110] = (0, 0, 0, 255)
+    Image.fromarray(canvas).save(tmp_path / "sketch.png")
+    *_, status = classbuilder._sketch_adder(ed)("ink", {"composite": str(tmp_path / "sketch.png")}, request(key))
+    assert "Added 1 picture to **ink**" in status
+    Image.fromarray(np.zeros((200, 200, 4), np.uint8)).save(tmp_path / "blank.png")
+    with pytest.raises(Exception, match="draw something"):
+        classbuilder._sketch_adder(ed)("ink", {"composite": str(tmp_path / "blank.png")}, request(key))
+    (tmp_path / "bomb.png").write_bytes(bomb_png())
+    with pytest.raises(Exception, match="(?i)pixels|too (big|large)"):  # the safe loader's own sentence
+        classbuilder._sketch_adder(ed)("ink", {"composite": str(tmp_path / "bomb.png")}, request(key))
+    snapshot = pictures(app.dir, 1, 1, 9)[0]
+    *_, status = classbuilder._snapshot_adder(ed)("paper", snapshot, request(key))
+    assert "Added 1 picture to **paper**" in status
+    assert app.sessions.get(key).class_set.counts() == {"ink": 1, "paper": 1}
+
+
+def test_the_data_set_picker_says_when_an_archive_is_used_instead():
+    used = train_ui.data_used("/tmp/upload/flowers.zip")
+    assert used["interactive"] is False and "flowers.zip" in used["info"]
+    assert train_ui.data_used(None)["interactive"] is True
+
+
+def test_one_epoch_curves_have_integer_ticks_and_labelled_points():
+    from cnndemo.figures import curves_figure
+
+    steps = [{"step": s, "value": 1 / s, "curve": "train loss"} for s in (1, 2, 3)]
+    epochs = [{"epoch": 1, "value": 0.5, "curve": "train"}, {"epoch": 1, "value": 0.75, "curve": "test"}]
+    fig = curves_figure(steps, epochs)
+    fig.canvas.draw()
+    loss, acc = fig.axes
+    for ax in (loss, acc):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    assert acc.get_xlim() == (0, 2) and sorted(t.get_text() for t in acc.texts) == ["test 75 %", "train 50 %"]
+
+
+def test_sessions_are_bounded_and_keep_their_newest_runs():
+    from cnndemo.ui.sessions import RunRecord
+
+    sessions = Sessions(max_sessions=2, max_runs=2)
+    first = sessions.get("a")
+    sessions.get("b"), sessions.get("a"), sessions.get("c")  # b is the least recently used: it goes
+    assert sessions.get("a") is first and len(sessions._sessions) == 2 and "b" not in sessions._sessions
+    for i in range(3):
+        sessions.add_run("a", RunRecord(f"run: r{i}", f"r{i}.safetensors", None, f"r{i}"))
+    assert [r.model for r in sessions.get("a").runs] == ["run: r2", "run: r1"]
+    with pytest.raises(Exception, match="not one of this session's runs"):
+        sessions.run("run: r0", "a")

@@ -1,8 +1,6 @@
 """What the Train tab shows during a run, rebuilt from the trainer's messages (no gradio here)."""
 from __future__ import annotations
 
-from matplotlib.figure import Figure
-
 from ..figures import confusion_figure, curves_figure
 from ..outputs import image_file
 
@@ -17,7 +15,7 @@ class TrainView:
         self.data, self.steps, self.epochs, self.line = data, [], [], "Starting..."
         self.header, self.warnings = "", []  # what trains on which data (counts), and sentences to heed
         self.notes: list[str] = []  # sentences from before the run (pictures that were refused), kept throughout
-        self.confusion: Figure | None = None
+        self.matrix: list[list[int]] | None = None  # drawn only when shown: a fast run has many epochs
         self.wrong: list[tuple[str, str]] = []
         self.files: list[str] | None = None
 
@@ -65,8 +63,7 @@ class TrainView:
         self.epochs += [{"epoch": m["epoch"], "value": m["train_acc"], "curve": "train"},
                         {"epoch": m["epoch"], "value": m["test_acc"], "curve": "test"}]
         self.steps.append({"step": m["step"], "value": m["test_loss"], "curve": "test loss"})
-        if "confusion_matrix" in m:
-            self.confusion = confusion_figure(m["confusion_matrix"], self.data.classes)
+        self.matrix = m.get("confusion_matrix", self.matrix)
         images, classes = self.data.test.images, self.data.classes
         self.wrong = [(image_file(images[i].permute(1, 2, 0).squeeze(-1).numpy()), f"{classes[t]} -> {classes[p]}")
                       for i, t, p in m.get("misclassified", [])[:MAX_MISTAKES]]
@@ -78,7 +75,8 @@ class TrainView:
 
     def outputs(self) -> tuple:
         """Progress text, curves figure, confusion figure, mistakes gallery and checkpoint files, in that order."""
-        return self.text(), curves_figure(self.steps, self.epochs), self.confusion, self.wrong, self.files
+        confusion = confusion_figure(self.matrix, self.data.classes) if self.matrix is not None else None
+        return self.text(), curves_figure(self.steps, self.epochs), confusion, self.wrong, self.files
 
 
 def accuracy_text(acc: float, n_test: int, ci: list[float] | None, epoch: int | None = None) -> str:

@@ -17,7 +17,7 @@ from cnndemo.errors import BadInputError
 from cnndemo.outputs import image_file
 from cnndemo.train import CLASS_SET_RECIPE, DEFAULT_LR, TrainConfig
 
-from .components import SafeImage
+from .components import SafeImage, SafeSketchpad
 from .errors import user_errors
 from .sessions import Sessions
 
@@ -70,12 +70,16 @@ def thumbnails(class_set: ClassSet, name: str) -> list[tuple[str, str]]:
     return [(image_file(p.pixels), str(i + 1)) for i, p in enumerate(class_set.pictures(name))]
 
 
-def sketch_array(sketch) -> np.ndarray | None:
-    """The sketchpad's composite as an RGB array, or None when nothing is drawn."""
-    composite = (sketch or {}).get("composite") if isinstance(sketch, dict) else None
-    if composite is None or not np.asarray(composite).any():
+def sketch_picture(sketch) -> np.ndarray | None:
+    """The sketchpad's drawing, opened by the safe loader, as RGB pixels; None when nothing is drawn (one colour
+    everywhere: a transparent canvas comes out white)."""
+    from cnndemo.images import open_image
+
+    composite = sketch.get("composite") if isinstance(sketch, dict) else None
+    if composite is None:
         return None
-    return np.clip(np.asarray(composite), 0, 255).astype(np.uint8)[..., :3]
+    pixels = np.asarray(open_image(composite).convert("RGB"))
+    return None if (pixels == pixels[0, 0]).all() else pixels
 
 
 def view_of(class_set: ClassSet, name: str, status: str) -> tuple:
@@ -133,7 +137,7 @@ def _inputs() -> dict:
             snap = SafeImage(label="Snapshot", type="filepath", sources=["webcam"], height=200)
             add_snap = gr.Button("Add the snapshot")
         with gr.Tab("Sketch"):
-            sketch = gr.Sketchpad(label="Sketch", type="numpy", image_mode="RGB", canvas_size=(200, 200),
+            sketch = SafeSketchpad(label="Sketch", type="filepath", canvas_size=(200, 200), elem_id="class-sketch",
                                   brush=gr.Brush(colors=["#000000", "#d62728", "#1f77b4"], default_size=8))
             add_sketch = gr.Button("Add the sketch")
     return {"uploads": uploads, "snap": snap, "add_snap": add_snap, "sketch": sketch, "add_sketch": add_sketch}
@@ -226,7 +230,7 @@ def _sketch_adder(ed: SimpleNamespace):
     """add() for the sketchpad's drawing (a blank canvas is refused with a hint)."""
     def add_sketch(name: str, sketch, request: gr.Request):
         """Add the sketch to a class."""
-        picture = sketch_array(sketch)
+        picture = sketch_picture(sketch)
         if picture is None:
             raise BadInputError("draw something on the sketchpad first")
         return ed.add(name, [picture], request)

@@ -22,6 +22,27 @@ class SafeImage(gr.Image):
         return payload.path
 
 
+class SafeSketchpad(gr.Sketchpad):
+    """A sketchpad that passes the drawing (its composite PNG: a path or bytes) on undecoded, so that it too
+    enters through cnndemo.images' safe loader rather than Gradio's own PIL decode."""
+
+    is_template = True  # reuse gr.Sketchpad's front end, which is gr.ImageEditor's
+
+    def get_block_name(self) -> str:
+        """The front end to use: the image editor's (a sketchpad has none of its own)."""
+        return "imageeditor"
+
+    def preprocess(self, payload):
+        """{"composite": the drawing's file path or bytes}, or None when nothing came."""
+        if payload is None:
+            return None
+        if payload.id is not None:  # the front end sent the drawing as a blob in an earlier request
+            cached = self.blob_storage.get(payload.id)
+            return {"composite": cached.composite if cached else None}
+        composite = payload.composite
+        return {"composite": composite.path if composite is not None else None}
+
+
 def model_choices(zoo: Zoo) -> list[tuple[str, str]]:
     """(label, name) pairs for a model picker, in the zoo's readiness order (ready, downloads, untrained)."""
     return zoo.choices()

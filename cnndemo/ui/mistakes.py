@@ -23,6 +23,10 @@ from .context import AppContext
 from .sessions import RunRecord, Sessions
 
 MAX_SHOWN = 12  # pictures of a cell drawn with their Grad-CAM (each one is a forward and a backward)
+# Gradio stretches a gallery of fewer pictures than columns over the whole width (two 580 px tiles); keep the
+# tiles as narrow as with a full row
+TILES_CSS = ("<style>#mistakes-gallery .grid-container {grid-template-columns: repeat(8, minmax(0, 1fr)) !important;}"
+             " #class-thumbs .grid-container {grid-template-columns: repeat(6, minmax(0, 1fr)) !important;}</style>")
 
 
 def cell_of(explainer: Explainer, record: RunRecord, true_class: str, predicted_class: str) -> tuple[Cell, BatchSpec]:
@@ -43,7 +47,7 @@ def cell_gallery(explainer: Explainer, cell: Cell, spec: BatchSpec, limit: int =
     for i in cell.indices[:limit]:
         x = to_input(cell.test.images[i:i + 1], spec)
         view = explainer.attribute(x, ExplainSettings(method="gradcam", target=target, opacity=0.45))
-        shown.append((view.overlay, f"test picture {i + 1}: p({cell.predicted_class}) = {view.probability:.2f}"))
+        shown.append((view.overlay, f"#{i + 1}  p = {view.probability:.2f}"))  # test picture number
     return shown
 
 
@@ -53,7 +57,8 @@ def cell_caption(cell: Cell, shown: int) -> str:
     what = "right" if right else f"wrong: called **{cell.predicted_class}**"
     head = f"**{n}** test picture{'s' * (n != 1)} of **{cell.true_class}** {what}"
     more = f"; the first {shown} are shown" if shown < n else ""
-    return head + more + ". The heatmap (Grad-CAM) shows where the model looked for the predicted class."
+    return (head + more + ". Under each: its number among the test pictures and the probability of the predicted "
+            "class; the heatmap (Grad-CAM) shows where the model looked for that class.")
 
 
 def shower(ctx: AppContext, sessions: Sessions):
@@ -111,8 +116,9 @@ def build() -> SimpleNamespace:
                                     allow_custom_value=True)
             show = gr.Button("Show", scale=1)
         caption = gr.Markdown(elem_id="mistakes-caption")
+        gr.HTML(TILES_CSS, padding=False)
         gallery = gr.Gallery(label="Test pictures of this cell, Grad-CAM of the predicted class", columns=8,
-                             rows=2, height=300, object_fit="contain", elem_id="mistakes-gallery")
+                             height=200, object_fit="contain", elem_id="mistakes-gallery")
     return SimpleNamespace(run=run, true=true, predicted=predicted, show=show, caption=caption, gallery=gallery)
 
 

@@ -39,7 +39,9 @@ class Session:
 class Sessions:
     """Sessions by Gradio session hash, at most max_sessions of them, each keeping its last max_runs runs."""
 
-    def __init__(self, limits: ClassSetLimits = ClassSetLimits(), max_sessions: int = 16, max_runs: int = 6) -> None:
+    # a classroom of 40 at once; a full set is about 43 MB (500 pictures of 77 KB and their features), a typical
+    # one (60 pictures) 5 MB, and a built-in run keeps its test split (MNIST's: 8 MB)
+    def __init__(self, limits: ClassSetLimits = ClassSetLimits(), max_sessions: int = 40, max_runs: int = 4) -> None:
         self.limits, self.max_sessions, self.max_runs = limits, max_sessions, max_runs
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()

@@ -107,7 +107,8 @@ class Streamer:
         self.extra = (gr.update(),) * 4  # Explore's model and the mistakes pickers: changed once the run ends
 
     def stream(self, messages):
-        """The outputs after every message but steps, which come too fast to draw each."""
+        """The outputs at the start, at the end and every REFRESH_S between: steps and the epochs of a run on
+        cached features come too fast to draw each (drawing 60 epochs' figures took 15 s of a 17 s run)."""
         device, shown, run = None, 0.0, Path(self.config.out).name
         for message in messages:
             device = log_training(message, run, self.config.model, device)
@@ -115,7 +116,7 @@ class Streamer:
             self.matrix = message.get("confusion_matrix", self.matrix)
             if message["kind"] == "done" and message.get("checkpoint"):
                 self._finish(message["checkpoint"])
-            if message["kind"] != "step" or time.monotonic() - shown > REFRESH_S:
+            if message["kind"] in ("start", "done") or time.monotonic() - shown > REFRESH_S:
                 shown = time.monotonic()
                 yield (*self.view.outputs(), *self.extra)
 
