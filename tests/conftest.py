@@ -62,3 +62,21 @@ def mnist_root() -> Path:
     if not (SHARED_DATA / "MNIST").is_dir():
         pytest.skip(f"MNIST not found at {SHARED_DATA / 'MNIST'}")
     return SHARED_DATA
+
+
+SHARED_MARKERS = {"cifar10": "cifar10-jpeg.tar.gz", "mnist": "MNIST"}  # what must be in ../shared/data for each
+
+
+def shared_test_pictures(dataset: str, per_class: int) -> list:
+    """(PIL picture, label) for the first per_class test pictures of each class in ../shared/data, or a skip."""
+    from PIL import Image
+
+    from cnndemo.data import DataSettings
+    from cnndemo.data.builtin import load_dataset
+    if not (SHARED_DATA / SHARED_MARKERS[dataset]).exists():
+        pytest.skip(f"{dataset} not found in {SHARED_DATA}")
+    test = load_dataset(dataset, str(SHARED_DATA), split="test",
+                        settings=DataSettings(root=str(SHARED_DATA), test_limit_per_class=per_class))
+    grey = test.images.shape[1] == 1
+    return [(Image.fromarray(im[0].numpy() if grey else im.permute(1, 2, 0).numpy()), int(c))
+            for im, c in zip(test.images, test.labels)]

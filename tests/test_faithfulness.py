@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from PIL import Image
 
 from cnndemo.errors import BadInputError
 from cnndemo.explain import Explainer, ExplainSettings, hooks_left
 from cnndemo.explain.faithfulness import (GRID, blur, cell_order, cell_size, changed, class_probs, faithfulness,
                                           kept, mean_of)
-from conftest import SHARED_DATA
+from conftest import shared_test_pictures
 
 
 class CornerNet(nn.Module):
@@ -118,13 +117,8 @@ def test_scoring_leaves_the_model_as_it_was():
 @pytest.fixture(scope="module")
 def cifar():
     """Two CIFAR-10 test pictures per class (the shipped data), or a skip."""
-    if not (SHARED_DATA / "cifar10-jpeg.tar.gz").is_file():
-        pytest.skip(f"CIFAR-10 not found in {SHARED_DATA}")
-    from cnndemo.data import DataSettings
-    from cnndemo.data.builtin import load_dataset
-    test = load_dataset("cifar10", str(SHARED_DATA), split="test",
-                        settings=DataSettings(root=str(SHARED_DATA), test_limit_per_class=2))
-    return [Image.fromarray(im.permute(1, 2, 0).numpy()) for im in test.images], [int(c) for c in test.labels]
+    pictures = shared_test_pictures("cifar10", 2)
+    return [p for p, _ in pictures], [c for _, c in pictures]
 
 
 @pytest.fixture(scope="module")
@@ -162,16 +156,9 @@ def test_the_numbers_are_reproducible_for_a_fixed_picture(cifar, resnet_cifar):
 def test_saliency_beats_a_random_map_on_trained_lenet_digits():
     """Mean over 10 MNIST test digits (measured 0.44 / 0.91 for Saliency, 0.77 / 0.76 for random maps). LeNet-5's
     Grad-CAM (on its coarse last conv) does not beat random maps here: the Trust tab is there to show such things."""
-    if not (SHARED_DATA / "MNIST").is_dir():
-        pytest.skip(f"MNIST not found at {SHARED_DATA / 'MNIST'}")
-    from cnndemo.data import DataSettings
-    from cnndemo.data.builtin import load_dataset
     from cnndemo.zoo import Zoo
-    test = load_dataset("mnist", str(SHARED_DATA), split="test",
-                        settings=DataSettings(root=str(SHARED_DATA), test_limit_per_class=1))
     lenet, rng, saliency, random = Explainer(*Zoo().load("lenet5_mnist")), np.random.default_rng(1), [], []
-    for image, label in zip(test.images, test.labels):
-        picture = Image.fromarray(image[0].numpy())
+    for picture, label in shared_test_pictures("mnist", 1):
         saliency.append(lenet.faithfulness(picture, ExplainSettings(method="saliency", target=int(label)))[1])
         heat = rng.random((28, 28)).astype(np.float32)
         random.append(faithfulness(lenet.model, lenet.record(picture).x, heat, int(label)))

@@ -6,12 +6,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from cnndemo.errors import BadInputError
 from cnndemo.explain import Explainer, ExplainSettings, hooks_left
 from cnndemo.explain.sanity import FLAG_ABOVE, SanityResult, cascade, parameterised, spearman
-from conftest import SHARED_DATA
+from conftest import shared_test_pictures
 
 pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU:UserWarning")
 
@@ -26,13 +25,7 @@ def lenet():
 @pytest.fixture(scope="module")
 def digits():
     """One MNIST test digit per class, or a skip."""
-    if not (SHARED_DATA / "MNIST").is_dir():
-        pytest.skip(f"MNIST not found at {SHARED_DATA / 'MNIST'}")
-    from cnndemo.data import DataSettings
-    from cnndemo.data.builtin import load_dataset
-    test = load_dataset("mnist", str(SHARED_DATA), split="test",
-                        settings=DataSettings(root=str(SHARED_DATA), test_limit_per_class=1))
-    return [(Image.fromarray(im[0].numpy()), int(c)) for im, c in zip(test.images, test.labels)]
+    return shared_test_pictures("mnist", 1)
 
 
 def test_gradcam_of_trained_lenet_changes_once_every_layer_is_random(lenet, digits):
