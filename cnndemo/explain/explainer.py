@@ -182,11 +182,11 @@ class Explainer:
         maps = _as_maps(act[0].float().cpu().numpy())
         flat = maps.reshape(len(maps), -1)
         order = np.argsort(-flat.mean(axis=1), kind="stable")[:max(1, max_channels or len(maps))]
-        shown = flat[order]
-        means, maxes, zeros = shown.mean(axis=1), shown.max(axis=1), (shown == 0).mean(axis=1)
+        shown = maps[order]  # one copy of the shown channels, for the stats and the grid
+        values = shown.reshape(len(order), -1)
+        means, maxes, zeros = values.mean(axis=1), values.max(axis=1), (values == 0).mean(axis=1)
         stats = tuple(ChannelStats(int(c), float(m), float(x), float(z))
                       for c, m, x, z in zip(order, means, maxes, zeros))
-        shown = maps[order]
         description = self._description(layer, rec.input_shapes.get(layer), tuple(act.shape))
         return FeatureMapView(layer=layer, grid=channel_grid(shown, colormap, numbers=order.tolist()),
                               shape=tuple(act.shape), channels=stats, description=description,

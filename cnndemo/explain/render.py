@@ -17,7 +17,11 @@ from cnndemo.summary import as_pair, formula_text, layer_window
 
 def colorize(values: np.ndarray, cmap: str) -> np.ndarray:
     """Map values in [0, 1] to uint8 RGB through a 256-entry table of a matplotlib colour map."""
-    index = (np.clip(np.nan_to_num(values, copy=False), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    # fmax first sends nan (and -inf) to 0, then fmin caps +inf at 1: nan_to_num + clip in two passes, input untouched
+    index = np.fmin(np.fmax(values, 0.0), 1.0)
+    index *= 255.0
+    index += 0.5
+    index = index.astype(np.uint8)
     return np.take(_packed_table(cmap), index).view(np.uint8).reshape(*index.shape, 4)[..., :3]
 
 
