@@ -13,6 +13,7 @@ Measures side by side, in one run, medians over repeats of
       (torch.autograd.grad w.r.t. the hooked output), so they do the work of (a').
 Issue 14's goals, each printed PASS or MISS: b/a <= 1.1, c/a <= 0.05 for each change, b <= d for both libraries;
 then 300 explain calls in a row: hooks left, model mode, resident memory growth (goal <= 5 %).
+(a), (a') and (d) get the same input tensor as (b): the round's picture through the model's own preprocessing.
 Each round runs the independent parts (a, a', the b-c sequence, captum, torchcam) in a rotated order, so no part
 always runs first (the one that does pays for the round's fresh caches).
 
@@ -35,6 +36,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnndemo.explain import Explainer, ExplainSettings, hooks_left  # noqa: E402
+from cnndemo.images import to_tensor  # noqa: E402
 from cnndemo.models import get_model, model_info, resolve_layer  # noqa: E402
 
 
@@ -107,7 +109,8 @@ def round_parts(explainer: Explainer, r: int) -> list[dict]:
     """The independent parts of round r, each a dict of timed steps run in the given order."""
     model, info = explainer.model, explainer.info
     layer, base = resolve_layer(model, info.cam_layer), ExplainSettings()
-    img, x, target = random_image(1000 + r), torch.randn(1, 3, 224, 224), r % 1000
+    img, target = random_image(1000 + r), r % 1000
+    x = to_tensor(img, info)  # the very input the explainer's request runs on
     request = {"fresh": lambda: explainer.explain(img, layer="layer1", settings=base),
                "layer": lambda: explainer.feature_maps(img, "layer3"),
                "class": lambda: explainer.attribute(img, replace(base, target=(r * 37 + 5) % 1000)),
