@@ -32,7 +32,8 @@ class ModelGuard:
         self._grads = [(p, p.requires_grad) for p in self.model.parameters()]
         # captum's and torchcam's hooks (DeepLift, guided backprop, stored activations) break on in-place ReLUs
         self._inplace = [m for m in modules if getattr(m, "inplace", None) is True]
-        self.model.eval()
+        if any(training for _, training in self._modes):
+            self.model.eval()  # a walk of every module: skipped when all are in eval mode already
         for p, _ in self._grads:
             p.requires_grad_(False)  # gradients flow to activations / inputs only, never into weights
         for m in self._inplace:
