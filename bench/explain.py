@@ -15,7 +15,9 @@ Issue 14's goals, each printed PASS or MISS: b/a <= 1.1, c/a <= 0.05 for each ch
 then 300 explain calls in a row: hooks left, model mode, resident memory growth (goal <= 5 %).
 (a), (a') and (d) get the same input tensor as (b): the round's picture through the model's own preprocessing.
 Each round runs the independent parts (a, a', the b-c sequence, captum, torchcam) in a rotated order, so no part
-always runs first (the one that does pays for the round's fresh caches).
+always runs first (the one that does pays for the round's fresh caches). The earlier bench timed its floor (then
+a', on a separate random tensor) first in every round; that, not less work, is why bare torchcam could come out
+faster than that floor.
 
 Run: OMP_NUM_THREADS=1 python bench/explain.py [--repeats 15] [--loop 300]
 """
