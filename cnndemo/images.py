@@ -202,7 +202,12 @@ def model_input_image(img: Image.Image, info: ModelInfo) -> Image.Image:
 
 def to_tensor(img: Image.Image, info: ModelInfo) -> torch.Tensor:
     """A float tensor [1, C, H, W], resized and normalised with the model's mean and std."""
-    arr = np.asarray(model_input_image(img, info), dtype=np.float32) / 255.0
+    return seen_tensor(model_input_image(img, info), info)
+
+
+def seen_tensor(seen: Image.Image, info: ModelInfo) -> torch.Tensor:
+    """The normalised [1, C, H, W] tensor of a picture already made by model_input_image (no second resize)."""
+    arr = np.asarray(seen, dtype=np.float32) / 255.0
     x = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1).copy()).permute(2, 0, 1)
     mean = torch.tensor(info.mean, dtype=torch.float32).view(-1, 1, 1)
     std = torch.tensor(info.std, dtype=torch.float32).view(-1, 1, 1)
@@ -211,5 +216,9 @@ def to_tensor(img: Image.Image, info: ModelInfo) -> torch.Tensor:
 
 def to_display(img: Image.Image, info: ModelInfo) -> np.ndarray:
     """The exact model input as a uint8 HxWx3 picture, for overlays that must line up with the input."""
-    arr = np.asarray(model_input_image(img, info).convert("RGB"), dtype=np.uint8)
-    return np.ascontiguousarray(arr)
+    return seen_display(model_input_image(img, info))
+
+
+def seen_display(seen: Image.Image) -> np.ndarray:
+    """to_display of a picture already made by model_input_image."""
+    return np.ascontiguousarray(np.asarray(seen.convert("RGB"), dtype=np.uint8))

@@ -25,6 +25,7 @@ from .views import AttributionView, ChannelStats, CompareRow, Explanation, Featu
 
 Loader = Callable[[str], tuple[nn.Module, Any]]
 MEMO_LIMIT = 16  # heatmaps kept per record (one per class / method setting asked for)
+DESCRIPTION_LIMIT = 64  # layer descriptions kept per model
 
 
 class Explainer:
@@ -37,6 +38,7 @@ class Explainer:
         self.model, self.info, self.max_records = model, info, max_records
         self._records: OrderedDict[tuple[str, str], ForwardRecord] = OrderedDict()
         self._lock = threading.RLock()  # one hooked forward / backward on this model at a time
+        self._descriptions: dict[tuple, str] = {}  # layer description texts (shapes differ per input size)
 
     def predict(self, image: Any, top_k: int = 5) -> list[tuple[str, float]]:
         """Top-k (class name, probability), most probable first."""
@@ -101,13 +103,13 @@ class Explainer:
 
     def record(self, image: Any, cam_layer: str | None = None, layers: tuple[str, ...] = ()) -> ForwardRecord:
         """The kept forward for this image and CAM layer, running the model only when none is cached."""
-        content, make_x, make_display = self._prepare(image)
+        content, make_input = self._prepare(image)
         cam_layer = cam_layer or self.info.cam_layer
         key = (content, cam_layer)
         with self._lock:
             rec = self._records.get(key)
             if rec is None or any(name not in rec.activations for name in layers):
-                x, display = (rec.x, rec.display) if rec else (make_x(), make_display())
+                x, display = (rec.x, rec.display) if rec else make_input()
                 rec = self._forward(x, display, key, layers, rec)
             self._records.move_to_end(key)
             return rec
@@ -116,6 +118,7 @@ class Explainer:
         """Forget every kept forward (call after the model's weights change)."""
         with self._lock:
             self._records.clear()
+            self._descriptions.clear()
 
     @property
     def lock(self) -> threading.RLock:
@@ -139,18 +142,22 @@ class Explainer:
             self._records.popitem(last=False)
         return rec
 
-    def _prepare(self, image: Any) -> tuple[str, Callable[[], torch.Tensor], Callable[[], np.ndarray]]:
-        """A content key of the image, and lazy makers of its model-input tensor and display picture."""
+    def _prepare(self, image: Any) -> tuple[str, Callable[[], tuple[torch.Tensor, np.ndarray]]]:
+        """A content key of the image, and a lazy maker of its model-input tensor and display picture."""
         if isinstance(image, torch.Tensor):
             x = self._check_tensor(image)
-            return _digest(x.cpu().contiguous().numpy(), "tensor"), lambda: x, \
-                lambda: tensor_display(x, tuple(self.info.mean), tuple(self.info.std))
-        from cnndemo.images import open_image, to_display, to_tensor  # the one safe way an image enters
+            return _digest(x.cpu().contiguous().numpy(), "tensor"), \
+                lambda: (x, tensor_display(x, tuple(self.info.mean), tuple(self.info.std)))
+        from cnndemo.images import model_input_image, open_image, seen_display, seen_tensor  # the one safe way in
 
         img = open_image(image)
+
+        def make() -> tuple[torch.Tensor, np.ndarray]:
+            seen = model_input_image(img, self.info)  # resized once for both the tensor and the picture
+            return seen_tensor(seen, self.info).to(self._device()), seen_display(seen)
+
         # keyed on the decoded picture, so a repeat request skips resizing (costly for big photos)
-        return _digest(np.asarray(img), img.mode), lambda: to_tensor(img, self.info).to(self._device()), \
-            lambda: to_display(img, self.info)
+        return _digest(np.asarray(img), img.mode), make
 
     def _check_tensor(self, image: torch.Tensor) -> torch.Tensor:
         """A normalised [1, C, H, W] (or [C, H, W]) tensor on the model's device, with the model's channels."""
@@ -175,15 +182,27 @@ class Explainer:
         maps = _as_maps(act[0].float().cpu().numpy())
         flat = maps.reshape(len(maps), -1)
         order = np.argsort(-flat.mean(axis=1), kind="stable")[:max(1, max_channels or len(maps))]
-        shown = flat[order]
-        means, maxes, zeros = shown.mean(axis=1), shown.max(axis=1), (shown == 0).mean(axis=1)
+        shown = maps[order]  # one copy of the shown channels, for the stats and the grid
+        values = shown.reshape(len(order), -1)
+        means, maxes, zeros = values.mean(axis=1), values.max(axis=1), (values == 0).mean(axis=1)
         stats = tuple(ChannelStats(int(c), float(m), float(x), float(z))
                       for c, m, x, z in zip(order, means, maxes, zeros))
-        shown = maps[order]
-        description = describe_layer(self.model, layer, rec.input_shapes.get(layer), tuple(act.shape))
+        description = self._description(layer, rec.input_shapes.get(layer), tuple(act.shape))
         return FeatureMapView(layer=layer, grid=channel_grid(shown, colormap, numbers=order.tolist()),
                               shape=tuple(act.shape), channels=stats, description=description,
                               total_channels=len(maps))
+
+    def _description(self, layer: str, in_shape: tuple[int, ...] | None, out_shape: tuple[int, ...]) -> str:
+        """describe_layer's text, worked out once per layer and shapes (it depends on the architecture only)."""
+        key = (layer, in_shape, out_shape)
+        text = self._descriptions.get(key)
+        if text is None:
+            text = describe_layer(self.model, layer, in_shape, out_shape)
+            with self._lock:
+                while len(self._descriptions) >= DESCRIPTION_LIMIT:
+                    self._descriptions.pop(next(iter(self._descriptions)))
+                self._descriptions[key] = text
+        return text
 
     def _attribution(self, rec: ForwardRecord, settings: ExplainSettings, same_scale: bool = False) -> AttributionView:
         """The heatmap for settings (memoised on the record) rendered onto the record's picture."""
@@ -261,7 +280,7 @@ def _rescaled(heatmap: np.ndarray, scale: float, top: float) -> tuple[np.ndarray
 def _digest(data: np.ndarray, kind: str) -> str:
     """A digest of an array's kind, shape and values: equal images share a record."""
     digest = hashlib.blake2b(np.ascontiguousarray(data).data, digest_size=16)
-    digest.update(repr((kind, data.shape, str(data.dtype))).encode())
+    digest.update(repr((kind, data.shape, data.dtype.str)).encode())
     return digest.hexdigest()
 
 

@@ -27,11 +27,13 @@ class ModelGuard:
 
     def __enter__(self) -> ModelGuard:
         """Remember modes, parameter flags and in-place flags, then switch to eval, no parameter grads, no in-place."""
-        self._modes = [(m, m.training) for m in self.model.modules()]
+        modules = list(self.model.modules())  # one walk of the tree (every explain request enters a guard)
+        self._modes = [(m, m.training) for m in modules]
         self._grads = [(p, p.requires_grad) for p in self.model.parameters()]
         # captum's and torchcam's hooks (DeepLift, guided backprop, stored activations) break on in-place ReLUs
-        self._inplace = [m for m in self.model.modules() if getattr(m, "inplace", None) is True]
-        self.model.eval()
+        self._inplace = [m for m in modules if getattr(m, "inplace", None) is True]
+        if any(training for _, training in self._modes):
+            self.model.eval()  # a walk of every module: skipped when all are in eval mode already
         for p, _ in self._grads:
             p.requires_grad_(False)  # gradients flow to activations / inputs only, never into weights
         for m in self._inplace:
@@ -44,9 +46,11 @@ class ModelGuard:
             handle.remove()
         self._handles.clear()
         for module, training in self._modes:
-            module.training = training
+            if module.training != training:  # nn.Module's __setattr__ is slow; most flags did not change
+                module.training = training
         for p, flag in self._grads:
-            p.requires_grad_(flag)
+            if p.requires_grad != flag:
+                p.requires_grad_(flag)
         for m in self._inplace:
             m.inplace = True
         self._modes, self._grads, self._inplace = [], [], []
@@ -79,9 +83,24 @@ def layer_module(model: nn.Module, name: str) -> nn.Module:
     """The submodule called name; a bad name raises BadInputError listing the valid ones."""
     from cnndemo.models import resolve_layer  # late: the explain package must not pull the zoo in at import
 
+    module = _direct(model, name)
+    if module is not None:
+        return module
     try:
         return resolve_layer(model, name)
     except BadInputError:
         raise
     except ValueError as err:
         raise BadInputError(str(err)) from None
+
+
+def _direct(model: nn.Module, name: str) -> nn.Module | None:
+    """The submodule at the dotted path name by walking attributes (no listing of every module), None when the
+    path does not lead to one; resolve_layer then says which names are valid."""
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        module = model.get_submodule(name)
+    except AttributeError:
+        return None
+    return module if isinstance(module, nn.Module) else None

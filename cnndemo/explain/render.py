@@ -1,6 +1,7 @@
 """Pure numpy / matplotlib drawing: colour maps, channel grids, overlays, colour bars, layer arithmetic."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -16,14 +17,25 @@ from cnndemo.summary import as_pair, formula_text, layer_window
 
 def colorize(values: np.ndarray, cmap: str) -> np.ndarray:
     """Map values in [0, 1] to uint8 RGB through a 256-entry table of a matplotlib colour map."""
+    # fmax first sends nan (and -inf) to 0, then fmin caps +inf at 1: nan_to_num + clip in two passes, input untouched
+    index = np.fmin(np.fmax(values, 0.0), 1.0)
+    index *= 255.0
+    index += 0.5
+    index = index.astype(np.uint8)
+    return np.take(_packed_table(cmap), index).view(np.uint8).reshape(*index.shape, 4)[..., :3]
+
+
+@functools.lru_cache(maxsize=64)
+def _packed_table(cmap: str) -> np.ndarray:
+    """The colour map's 256 RGBA entries packed as uint32 (np.take on it is ~10x faster than calling the map on
+    every value), built once per map: building it costs more than colouring a 224 x 224 heatmap."""
     try:
         lut = matplotlib.colormaps[cmap]
     except KeyError:
         raise BadInputError(f"unknown colour map {cmap!r}; try jet, viridis, inferno or magma") from None
-    # a packed RGBA table and np.take is ~10x faster than calling the colour map on every value
     table = np.ascontiguousarray(lut(np.linspace(0.0, 1.0, 256), bytes=True)).view(np.uint32).ravel()
-    index = (np.clip(np.nan_to_num(values, copy=False), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return np.take(table, index).view(np.uint8).reshape(*index.shape, 4)[..., :3]
+    table.setflags(write=False)
+    return table
 
 
 def overlay(display: np.ndarray, heatmap: np.ndarray, opacity: float, cmap: str = "jet") -> np.ndarray:
@@ -41,8 +53,16 @@ def overlay(display: np.ndarray, heatmap: np.ndarray, opacity: float, cmap: str 
 
 def colorbar_strip(cmap: str = "jet", height: int = 256, width: int = 24) -> np.ndarray:
     """A vertical colour bar image, 1 (top) to 0 (bottom), for UIs that want a picture."""
+    return _strip(cmap, height, width).copy()  # a copy: the caller may draw on it
+
+
+@functools.lru_cache(maxsize=64)
+def _strip(cmap: str, height: int, width: int) -> np.ndarray:
+    """colorbar_strip's picture, drawn once per map and size (every attribution view carries one)."""
     column = np.linspace(1.0, 0.0, height)[:, None].repeat(width, axis=1)
-    return colorize(column, cmap)
+    strip = colorize(column, cmap)
+    strip.setflags(write=False)
+    return strip
 
 
 def colorbar_figure(cmap: str = "jet", label: str = "attribution (0 = none, 1 = strongest)") -> Figure:
@@ -59,11 +79,12 @@ def channel_grid(maps: np.ndarray, cmap: str = "viridis", min_tile: int = 96, ga
     """Tile N x h x w channel maps (each scaled to its own range) into one uint8 RGB grid image, each tile
     enlarged nearest-neighbour to at least min_tile px (no blur between pixels) and labelled with its channel."""
     n, h, w = maps.shape
-    lo = maps.reshape(n, -1).min(axis=1)[:, None, None]
-    span = maps.reshape(n, -1).max(axis=1)[:, None, None] - lo
+    flat = maps.reshape(n, -1)
+    lo = flat.min(axis=1)[:, None, None]
+    span = flat.max(axis=1)[:, None, None] - lo
     scaled = np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0.0)
     rep = max(1, math.ceil(min_tile / max(h, w)))  # blow tiny maps (7x7) up to a readable size
-    tiles = colorize(scaled.repeat(rep, axis=1).repeat(rep, axis=2), cmap)
+    tiles = _enlarged(colorize(scaled, cmap), rep)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     th, tw = h * rep, w * rep
@@ -76,18 +97,43 @@ def channel_grid(maps: np.ndarray, cmap: str = "viridis", min_tile: int = 96, ga
     return _number_tiles(grid, list(numbers)[:n], cols, th + gap, tw + gap)
 
 
+def _enlarged(colours: np.ndarray, rep: int) -> np.ndarray:
+    """N x h x w x 3 colours enlarged rep times nearest-neighbour: colouring first and enlarging after gives the
+    same pixels as colouring enlarged maps with rep^2 less work; each pixel moves as one 3-byte item."""
+    n, h, w, _ = colours.shape
+    pixels = np.ascontiguousarray(colours).view("V3").reshape(n, h, w)
+    return pixels.repeat(rep, axis=2).repeat(rep, axis=1).view(np.uint8).reshape(n, h * rep, w * rep, 3)
+
+
 def _number_tiles(grid: np.ndarray, numbers: list[int], cols: int, step_h: int, step_w: int) -> np.ndarray:
     """Write each tile's channel number in its top-left corner, white on a dark box (readable on any colour)."""
-    picture = Image.fromarray(grid)
-    draw = ImageDraw.Draw(picture)
-    font = ImageFont.load_default(size=max(10, min(step_h, step_w) // 6))
+    size = max(10, min(step_h, step_w) // 6)
     for i, number in enumerate(numbers):
         r, c = divmod(i, cols)
-        x, y = c * step_w, r * step_h
-        left, top, right, bottom = draw.textbbox((x + 3, y + 1), str(number), font=font)
-        draw.rectangle((x, y, right + 3, bottom + 2), fill=(0, 0, 0))
-        draw.text((x + 3, y + 1), str(number), fill=(255, 255, 255), font=font)
-    return np.asarray(picture)
+        y, x = r * step_h, c * step_w
+        label = _label(str(number), size)
+        patch = grid[y:y + label.shape[0], x:x + label.shape[1]]  # cut at the grid's edge, as drawing there would be
+        patch[...] = label[:patch.shape[0], :patch.shape[1]]
+    return grid
+
+
+@functools.lru_cache(maxsize=4096)
+def _label(text: str, size: int) -> np.ndarray:
+    """The label a tile's corner gets: text at (3, 1) white on a black box reaching 3 px right of it and 2 px below,
+    drawn once per text and size (drawing text with FreeType is the slow part of a channel grid)."""
+    font = _font(size)
+    left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((3, 1), text, font=font)
+    picture = Image.new("RGB", (right + 4, bottom + 3), (0, 0, 0))  # the box's right and bottom edges are drawn too
+    ImageDraw.Draw(picture).text((3, 1), text, fill=(255, 255, 255), font=font)
+    label = np.asarray(picture).copy()
+    label.setflags(write=False)
+    return label
+
+
+@functools.lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's default font at size px, loaded once per size."""
+    return ImageFont.load_default(size=size)
 
 
 def tensor_display(x, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
