@@ -327,6 +327,27 @@ def test_a_drawing_goes_straight_to_a_digits_model():
     assert label["1"] == max(label.values()), label  # the stroke is read as a one
 
 
+def test_a_drawing_saved_as_a_file_enters_through_the_safe_loader(tmp_path):
+    """Explore's sketchpad hands on the drawing's file undecoded: a PNG drawing works, a hostile one gets a sentence."""
+    import gradio as gr
+    from PIL import Image
+
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import input_chooser
+    from test_ui_train import bomb_png
+    ctx = AppContext()
+    choose = input_chooser(ctx)
+    Image.fromarray(_drawn_digit()["composite"]).save(tmp_path / "digit.png")
+    picture, model, *_ = choose("sketch", {"composite": str(tmp_path / "digit.png")}, None, DEFAULT_MODEL)
+    assert picture.size == (280, 280) and ctx.zoo.info(model["value"]).dataset == "mnist"
+    (tmp_path / "bomb.png").write_bytes(bomb_png())
+    with pytest.raises(gr.Error, match="pixels"):
+        choose("sketch", {"composite": str(tmp_path / "bomb.png")}, None, DEFAULT_MODEL)
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (280, 280)).save(blank)
+    assert choose("sketch", {"composite": str(blank)}, None, DEFAULT_MODEL)[0] == gr.update()  # nothing drawn
+
+
 def test_a_newer_image_is_not_replaced_by_an_old_drawing():
     from cnndemo.ui.context import AppContext
     from cnndemo.ui.explore import input_chooser

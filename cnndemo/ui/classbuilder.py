@@ -17,7 +17,7 @@ from cnndemo.errors import BadInputError
 from cnndemo.outputs import image_file
 from cnndemo.train import CLASS_SET_RECIPE, DEFAULT_LR, TrainConfig
 
-from .components import SafeImage, SafeSketchpad
+from .components import SafeImage, SafeSketchpad, drawing_pixels
 from .errors import user_errors
 from .sessions import Sessions
 
@@ -68,18 +68,6 @@ def thumbnails(class_set: ClassSet, name: str) -> list[tuple[str, str]]:
     if name not in class_set.classes:
         return []
     return [(image_file(p.pixels), str(i + 1)) for i, p in enumerate(class_set.pictures(name))]
-
-
-def sketch_picture(sketch) -> np.ndarray | None:
-    """The sketchpad's drawing, opened by the safe loader, as RGB pixels; None when nothing is drawn (one colour
-    everywhere: a transparent canvas comes out white)."""
-    from cnndemo.images import open_image
-
-    composite = sketch.get("composite") if isinstance(sketch, dict) else None
-    if composite is None:
-        return None
-    pixels = np.asarray(open_image(composite).convert("RGB"))
-    return None if (pixels == pixels[0, 0]).all() else pixels
 
 
 def view_of(class_set: ClassSet, name: str, status: str) -> tuple:
@@ -230,7 +218,7 @@ def _sketch_adder(ed: SimpleNamespace):
     """add() for the sketchpad's drawing (a blank canvas is refused with a hint)."""
     def add_sketch(name: str, sketch, request: gr.Request):
         """Add the sketch to a class."""
-        picture = sketch_picture(sketch)
+        picture = drawing_pixels(sketch)
         if picture is None:
             raise BadInputError("draw something on the sketchpad first")
         return ed.add(name, [picture], request)

@@ -1,10 +1,12 @@
-"""Gradio components of our own, shared by the tabs: the safe image input and the model pickers."""
+"""Gradio components of our own, shared by the tabs: the safe image and sketch inputs and the model pickers."""
 from __future__ import annotations
 
 import base64
 
 import gradio as gr
+import numpy as np
 
+from cnndemo.images import open_image
 from cnndemo.zoo import Zoo
 
 
@@ -41,6 +43,16 @@ class SafeSketchpad(gr.Sketchpad):
             return {"composite": cached.composite if cached else None}
         composite = payload.composite
         return {"composite": composite.path if composite is not None else None}
+
+
+def drawing_pixels(sketch) -> np.ndarray | None:
+    """A sketchpad's drawing, opened by the safe loader, as RGB pixels; None when nothing is drawn (one colour
+    everywhere: a transparent canvas comes out white)."""
+    composite = sketch.get("composite") if isinstance(sketch, dict) else None
+    if composite is None:
+        return None
+    pixels = np.asarray(open_image(composite).convert("RGB"))
+    return None if (pixels == pixels[0, 0]).all() else pixels
 
 
 def model_choices(zoo: Zoo) -> list[tuple[str, str]]:

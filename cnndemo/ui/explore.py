@@ -24,7 +24,7 @@ from cnndemo.images import open_image
 from cnndemo.models import layer_names
 from cnndemo.outputs import image_file
 
-from .components import SafeImage, model_picker
+from .components import SafeImage, SafeSketchpad, drawing_pixels, model_picker
 from .context import AppContext
 from .errors import need_image, user_errors
 
@@ -179,10 +179,8 @@ def drawing_model(ctx: AppContext) -> str:
 
 def sketch_picture(sketch) -> Image.Image | None:
     """The sketchpad's picture (ink on a dark canvas, like MNIST digits), or None when nothing is drawn."""
-    composite = (sketch or {}).get("composite")
-    if composite is None or not np.asarray(composite).any():
-        return None
-    return Image.fromarray(np.clip(np.asarray(composite), 0, 255).astype(np.uint8)[..., :3])
+    pixels = drawing_pixels(sketch)
+    return None if pixels is None else Image.fromarray(pixels)
 
 
 def input_chooser(ctx: AppContext):
@@ -213,7 +211,7 @@ def _image_column() -> dict:
             seen_note = gr.Markdown(scale=2)
         gr.Examples(examples=examples, inputs=image, label="Examples (scikit-image, CC0)", examples_per_page=6)
         with gr.Accordion("Draw a digit instead (it goes to a digits model)", open=False):
-            sketch = gr.Sketchpad(label="Sketch", type="numpy", image_mode="RGB",
+            sketch = SafeSketchpad(label="Sketch", type="filepath", image_mode="RGB",
                                   brush=gr.Brush(colors=["#ffffff"], default_size=18),
                                   value={"background": np.zeros((280, 280, 3), np.uint8), "layers": [],
                                          "composite": None},
