@@ -6,12 +6,11 @@ It works alike for class-builder sets, archives and built-in data sets: every ru
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
 
+from cnndemo.checkpoints import read_meta
 from cnndemo.data import BatchSpec
 from cnndemo.explain import Explainer, ExplainSettings
 from cnndemo.outputs import image_file
@@ -32,7 +31,7 @@ TILES_CSS = ("<style>#mistakes-gallery .grid-container {grid-template-columns: r
 def cell_of(explainer: Explainer, record: RunRecord, true_class: str, predicted_class: str) -> tuple[Cell, BatchSpec]:
     """The run's test pictures of true_class that its model calls predicted_class (computed now, not recalled),
     and how the model is fed."""
-    spec = checkpoint_spec(json.loads(Path(record.checkpoint).with_suffix(".json").read_text(encoding="utf-8")))
+    spec = checkpoint_spec(read_meta(record.checkpoint))
     device = next(explainer.model.parameters()).device
     with explainer.lock:  # no explain request runs on this model meanwhile
         return mistakes(explainer.model, record.test, spec, true_class, predicted_class, device=device), spec

@@ -52,6 +52,11 @@ def run_training(config: TrainConfig, data, stop: FileFlag, features=None):
     yield from train(config, data, stop, features=features)
 
 
+def gpu_runner():
+    """run_training, under ZeroGPU for the run's time budget plus a minute."""
+    return on_gpu(run_training, duration=lambda config, *a, **k: int(config.time_budget_s or 60) + 60)
+
+
 def train_config(name, dataset, mode, epochs, batch_size, lr, budget, per_class, run: str,
                  limits: ServingLimits, run_name: str = "") -> TrainConfig:
     """The run's settings from the Train tab; the time budget never exceeds the server's training limit."""
@@ -92,8 +97,12 @@ def offer_run(ctx: AppContext, checkpoint: str, label: str) -> tuple[list[str], 
     """Register a finished run as a model (fresh in the cache): its files, the Explore picker on it, its name."""
     name = ctx.zoo.add_run(checkpoint, label)
     ctx.cache.drop(name)  # never serve an earlier model under this name
-    files = [checkpoint, str(Path(checkpoint).with_suffix(".json"))]
-    return files, gr.update(choices=model_choices(ctx.zoo), value=name), name
+    return checkpoint_files(checkpoint), gr.update(choices=model_choices(ctx.zoo), value=name), name
+
+
+def checkpoint_files(checkpoint: str) -> list[str]:
+    """A run's downloads: its safetensors file and its JSON sidecar."""
+    return [checkpoint, str(Path(checkpoint).with_suffix(".json"))]
 
 
 class Streamer:
@@ -130,7 +139,7 @@ class Streamer:
 
 def trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag]):
     """The /train event of this app: one run per click, its cancel flag kept per browser session in stops."""
-    gpu_training = on_gpu(run_training, duration=lambda config, *a, **k: int(config.time_budget_s or 60) + 60)
+    gpu_training = gpu_runner()
 
     @errors_in_progress("train", N_OUTPUTS, model_arg=0)
     def start_training(name, dataset, archive, mode, epochs, batch_size, lr, budget, per_class, run_name="",
@@ -165,7 +174,7 @@ class stop_flag:
 
 def class_trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag]):
     """The event of the class builder's Train button: this session's set, its feature cache, CLASS_SET_RECIPE."""
-    gpu_training = on_gpu(run_training, duration=lambda config, *a, **k: int(config.time_budget_s or 60) + 60)
+    gpu_training = gpu_runner()
 
     @errors_in_progress("train_my_classes", N_OUTPUTS)
     def train_my_classes(mode, epochs, lr, run_name, request: gr.Request):
@@ -173,17 +182,24 @@ def class_trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag
         session = sessions.get(request.session_hash)
         with session.lock:
             data = session.class_set.splits()
-        run = run_id(CLASS_SET_RECIPE.model)
-        config = classbuilder.class_set_config(mode, epochs, lr, run_name, str(RUNS / run), ctx.limits.train_limit_s)
-        with stop_flag(stops, request, run) as stop:
-            streamer = Streamer(ctx, sessions, request.session_hash, config, data)
-            yield from streamer.stream(gpu_training(config, data, stop, session.features))
+        yield from class_set_run(ctx, sessions, stops, request, data, (mode, epochs, lr, run_name), gpu_training)
     return train_my_classes
+
+
+def class_set_run(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag], request: gr.Request, data,
+                  settings: tuple, gpu_training, notes: list[str] = ()):
+    """Stream one run on a class set's splits, on this session's feature cache; settings: mode, epochs, lr, name."""
+    run = run_id(CLASS_SET_RECIPE.model)
+    config = classbuilder.class_set_config(*settings, str(RUNS / run), ctx.limits.train_limit_s)
+    features = sessions.get(request.session_hash).features  # one session, one cache: retraining is cheap
+    with stop_flag(stops, request, run) as stop:
+        streamer = Streamer(ctx, sessions, request.session_hash, config, data, notes)
+        yield from streamer.stream(gpu_training(config, data, stop, features))
 
 
 def api_class_trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag]):
     """The /train_classes event: class names and each class's files in one call, streamed like /train."""
-    gpu_training = on_gpu(run_training, duration=lambda config, *a, **k: int(config.time_budget_s or 60) + 60)
+    gpu_training = gpu_runner()
 
     @errors_in_progress("train_classes", N_OUTPUTS)
     def train_classes(class_names: str, pictures_1=None, pictures_2=None, pictures_3=None, pictures_4=None,
@@ -195,12 +211,8 @@ def api_class_trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, File
         groups = [pictures_1, pictures_2, pictures_3, pictures_4, pictures_5, pictures_6, pictures_7, pictures_8,
                   pictures_9, pictures_10]
         class_set, refused = classbuilder.class_set_from_files(class_names, groups, sessions.limits)
-        data, run = class_set.splits(), run_id(CLASS_SET_RECIPE.model)
-        config = classbuilder.class_set_config(mode, epochs, lr, run_name, str(RUNS / run), ctx.limits.train_limit_s)
-        session = sessions.get(request.session_hash)  # one client, one feature cache: retraining is cheap
-        with stop_flag(stops, request, run) as stop:
-            streamer = Streamer(ctx, sessions, request.session_hash, config, data, refused)
-            yield from streamer.stream(gpu_training(config, data, stop, session.features))
+        yield from class_set_run(ctx, sessions, stops, request, class_set.splits(), (mode, epochs, lr, run_name),
+                                 gpu_training, refused)
     return train_classes
 
 
@@ -212,7 +224,7 @@ def onnx_exporter(sessions: Sessions):
         if not model:
             return gr.skip()
         checkpoint = sessions.run(model, request.session_hash).checkpoint
-        return [checkpoint, str(Path(checkpoint).with_suffix(".json")), str(export_checkpoint(checkpoint))]
+        return [*checkpoint_files(checkpoint), str(export_checkpoint(checkpoint))]
     return export_onnx
 
 
