@@ -15,6 +15,7 @@ from cnndemo.models import Readiness
 from cnndemo.outputs import image_file
 
 from .context import AppContext
+from .errors import need_image
 from .explore import loading_progress
 
 NO_IMAGE = "Compare uses the Explore tab's image: upload a photo, pick an example or draw a digit there first."
@@ -93,8 +94,7 @@ def comparer(ctx: AppContext):
     @ctx.guarded("compare")
     def compare(image, chosen: list[str], target: str = "", progress=gr.Progress()):
         """Top-3 and Grad-CAM (over the picture, of one fixed class where a model has it) per architecture."""
-        if image is None:
-            raise BadInputError(NO_IMAGE)
+        need_image(image, NO_IMAGE)
         if not chosen:
             raise BadInputError("Tick at least one architecture to compare.")
         rows = ctx.cache.compare(image, list(chosen), target=target or None, progress=loading_progress(progress))

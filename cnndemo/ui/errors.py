@@ -92,8 +92,8 @@ def errors_in_progress(endpoint: str, n_outputs: int, *, model_arg: int | None =
     return decorate
 
 
-def need_image(image):
-    """Refuse an empty request with a hint."""
+def need_image(image, hint: str = "Upload a photo, pick an example or draw something first."):
+    """The request's image, or an empty request refused with a hint (where the image comes from)."""
     if image is None:
-        raise BadInputError("Upload a photo, pick an example or draw something first.")
+        raise BadInputError(hint)
     return image

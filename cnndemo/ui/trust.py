@@ -18,6 +18,7 @@ from cnndemo.outputs import image_file
 
 from .components import model_choices, model_picker
 from .context import AppContext
+from .errors import need_image
 from .explore import DEFAULT_MODEL, class_choices, knows_sentence, loading_progress
 
 NO_IMAGE = "Trust uses the Explore tab's image: upload a photo, pick an example or draw a digit there first."
@@ -36,13 +37,6 @@ def default_methods() -> list[str]:
     return ([name for name in PREFERRED if name in fast] + [n for n in fast if n not in PREFERRED])[:SHOWN]
 
 
-def _image(image):
-    """The request's image, or a sentence saying where it comes from."""
-    if image is None:
-        raise BadInputError(NO_IMAGE)
-    return image
-
-
 def _settings(method: str, target: str) -> ExplainSettings:
     """The settings every view of this tab uses (Explore's quicker IG and noise tunnel)."""
     return ExplainSettings(method=method, target=target or None, ig_steps=16, nt_samples=4)
@@ -56,7 +50,7 @@ def sider(ctx: AppContext):
         if not chosen:
             raise BadInputError("Tick at least one method to show.")
         explainer = ctx.cache.get(name, loading_progress(progress))
-        photo = photo_for(open_image(_image(image)), ctx.zoo.info(name).weights)
+        photo = photo_for(open_image(need_image(image, NO_IMAGE)), ctx.zoo.info(name).weights)
         tiles, lines, view = [], [], None
         for method in chosen:
             view = explainer.attribute(image, _settings(method, target))
@@ -79,7 +73,7 @@ def ranker(ctx: AppContext):
     def rank_methods(image, name: str, target: str = "", include_slower: bool = False, progress=gr.Progress()):
         """Every method scored on the image and class, sorted by insertion minus deletion, with its time."""
         explainer = ctx.cache.get(name, loading_progress(progress))
-        rows = explainer.rank(_image(image), ranked_names(bool(include_slower)), _settings("gradcam", target))
+        rows = explainer.rank(need_image(image, NO_IMAGE), ranked_names(bool(include_slower)), _settings("gradcam", target))
         table = [rank_row(get_method(m).label, get_method(m).summary, r, s) for m, r, s in rows]
         first = rows[0][1]
         note = (f"{len(rows)} methods scored for **{explainer.class_name(first.target)}** in {name} "
@@ -95,7 +89,7 @@ def checker(ctx: AppContext):
     def sanity_check(image, name: str, method: str = "gradcam", target: str = "", progress=gr.Progress()):
         """The strip of heatmaps as the layers are randomised from the output back, and the verdict."""
         explainer = ctx.cache.get(name, loading_progress(progress))
-        result = explainer.sanity(_image(image), _settings(method or "gradcam", target))
+        result = explainer.sanity(need_image(image, NO_IMAGE), _settings(method or "gradcam", target))
         display = explainer.record(image).display
         verdict = (f"{result.verdict(get_method(result.method).label)} ({len(result.stages) - 1} stages, "
                    f"{result.seconds:.1f} s; class {explainer.class_name(result.target)}.)  \n{WHY_CONVINCING}")
