@@ -22,7 +22,8 @@ def test_two_classes_from_uploads_train_and_open_in_explore(page, artifacts, tmp
     page.get_by_role("tab", name="Train").click()
     page.get_by_label("Class names").fill("red, blue")
     page.get_by_role("button", name="Use these classes").click()
-    page.locator("#class-status").get_by_text("Classes: red, blue").wait_for()
+    # generous: on a loaded 2-core machine the page may still be answering its on-load events
+    page.locator("#class-status").get_by_text("Classes: red, blue").wait_for(timeout=180_000)
     add_uploads(page, "red", reds)
     add_uploads(page, "blue", blues)
     assert "red** 6" not in page.locator("#class-builder").first.inner_text()  # Markdown is rendered, not shown raw
