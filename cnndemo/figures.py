@@ -1,30 +1,93 @@
-"""Matplotlib figures the Train tab shows: training curves and the confusion matrix (no gradio here)."""
+"""Matplotlib figures (no gradio here): line_figure draws every curve plot of the app (the Train tab's training
+curves, the Explore tab's deletion / insertion curves) from panels of curves; and the confusion matrix."""
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 
+@dataclass(frozen=True)
+class Curve:
+    """One line of a plot: its legend label, its points and how they are drawn."""
+
+    label: str
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    marker: str | None = "o"
+    color: str | None = None
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One axes of a figure: its curves, axis labels and limits, and notes written beside points."""
+
+    curves: tuple[Curve, ...]
+    xlabel: str = ""
+    ylabel: str = ""
+    title: str = ""
+    xlim: tuple[float, float] | None = None
+    ylim: tuple[float, float] | None = None
+    whole_x: bool = False  # integer ticks on x (no step 2.5 or epoch 1.5)
+    notes: tuple[tuple[str, float, float], ...] = ()  # (text, x, y) written just right of a point
+
+
+def line_figure(panels: list[Panel], size: tuple[float, float], text_size: float | None = None) -> Figure:
+    """The panels side by side in one figure; text_size: axis labels at that size, ticks and legend one smaller,
+    titles one larger (None: matplotlib's sizes, the legend at 8)."""
+    fig = Figure(figsize=size, dpi=100, tight_layout=True)
+    for ax, panel in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
+        _draw(ax, panel, text_size)
+    return fig
+
+
+def _draw(ax, panel: Panel, text_size: float | None) -> None:
+    """One panel's curves, labels, limits and notes on ax."""
+    small = text_size - 1 if text_size else None
+    for c in panel.curves:
+        ax.plot(c.x, c.y, marker=c.marker, ms=3, color=c.color, label=c.label, linestyle="-")
+    ax.set_xlabel(panel.xlabel, fontsize=text_size)
+    ax.set_ylabel(panel.ylabel, fontsize=text_size)
+    ax.set_title(panel.title, fontsize=text_size + 1 if text_size else None)
+    if small:
+        ax.tick_params(labelsize=small)
+    if panel.whole_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if panel.xlim:
+        ax.set_xlim(*panel.xlim)
+    if panel.ylim:
+        ax.set_ylim(*panel.ylim)
+    for text, x, y in panel.notes:
+        ax.annotate(text, (x, y), fontsize=8, xytext=(6, 0), textcoords="offset points", va="center")
+    if panel.curves:
+        ax.legend(fontsize=small or 8, loc="best")
+
+
 def curves_figure(steps: list[dict], epochs: list[dict]) -> Figure:
     """Loss against step and accuracy against epoch, train and test, as one matplotlib figure."""
-    fig = Figure(figsize=(9, 3.2), tight_layout=True)
-    loss, acc = fig.subplots(1, 2)
-    for ax, points, x, title in ((loss, steps, "step", "loss"), (acc, epochs, "epoch", "accuracy")):
-        for curve in dict.fromkeys(p["curve"] for p in points):
-            xs, ys = zip(*[(p[x], p["value"]) for p in points if p["curve"] == curve])
-            ax.plot(xs, ys, marker="o" if x == "epoch" or "test" in curve else None, ms=3, label=curve)
-        ax.set(xlabel=x, title=title)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no step 2.5 or epoch 1.5
-        if points:
-            ax.legend(fontsize=8)
+    return line_figure(training_panels(steps, epochs), size=(9, 3.2))
+
+
+def training_panels(steps: list[dict], epochs: list[dict]) -> list[Panel]:
+    """The loss panel (per step) and the accuracy panel (per epoch) of a run's points {x, "value", "curve"}."""
+    loss = Panel(_curves(steps, "step"), xlabel="step", title="loss", whole_x=True)
+    acc = Panel(_curves(epochs, "epoch"), xlabel="epoch", title="accuracy", whole_x=True, ylim=(-0.02, 1.02))
     if epochs and len({p["epoch"] for p in epochs}) == 1:  # one epoch: single points, so frame and label them
-        acc.set_xlim(epochs[0]["epoch"] - 1, epochs[0]["epoch"] + 1)
-        for p in epochs:
-            acc.annotate(f"{p['curve']} {100 * p['value']:.0f} %", (p["epoch"], p["value"]), fontsize=8,
-                         xytext=(6, 0), textcoords="offset points", va="center")
-    acc.set_ylim(-0.02, 1.02)
-    return fig
+        at = epochs[0]["epoch"]
+        notes = tuple((f"{p['curve']} {100 * p['value']:.0f} %", p["epoch"], p["value"]) for p in epochs)
+        acc = replace(acc, xlim=(at - 1, at + 1), notes=notes)
+    return [loss, acc]
+
+
+def _curves(points: list[dict], x: str) -> tuple[Curve, ...]:
+    """One Curve per curve name of points, in order of first appearance (epochs and test losses marked)."""
+    curves = []
+    for name in dict.fromkeys(p["curve"] for p in points):
+        xs, ys = zip(*[(p[x], p["value"]) for p in points if p["curve"] == name])
+        curves.append(Curve(name, xs, ys, marker="o" if x == "epoch" or "test" in name else None))
+    return tuple(curves)
 
 
 def confusion_figure(matrix: list[list[int]], classes) -> Figure:

@@ -377,12 +377,16 @@ def test_feature_maps_of_relu_layer_keep_the_layer_output_not_later_in_place_cha
         assert torch.allclose(rec.activations["features.0"], model.features[0](x))
 
 
-def test_attribution_view_colorbar_and_figure():
+def test_a_view_draws_no_overlay_until_asked_and_the_colour_bar_draws_its_map(monkeypatch):
+    from cnndemo.explain import colorbar, views
+    drawn, real = [], views.overlay
+    monkeypatch.setattr(views, "overlay", lambda *args: drawn.append(args) or real(*args))
     _, explainer = make()
     view = explainer.attribute(image(15), ExplainSettings(colormap="viridis"))
-    assert view.colorbar.dtype == np.uint8 and view.colorbar.shape[2] == 3
-    fig = view.colorbar_figure()
-    assert len(fig.axes) == 1
+    assert drawn == []  # a UI that draws the map over the upload never pays for this one
+    assert view.overlay.shape == (*view.heatmap.shape, 3) and len(drawn) == 1 and drawn[0][3] == "viridis"
+    bar = colorbar(view.colormap, view.scale, "Grad-CAM value")
+    assert bar.dtype == np.uint8 and bar.shape[2] == 3 and bar.shape[1] > bar.shape[0]
 
 
 def test_pictures_enter_through_cnndemo_images_grey_and_colour():

@@ -26,7 +26,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 import app  # noqa: E402
 from cnndemo.serving import ServingLimits  # noqa: E402
-from cnndemo.ui.explore import DEFAULT_MODEL  # noqa: E402
+from cnndemo.ui.common import DEFAULT_MODEL  # noqa: E402
 from cnndemo.ui.train import RUNS  # noqa: E402
 from cnndemo.explain import Explainer  # noqa: E402
 from conftest import free_port, launch  # noqa: E402

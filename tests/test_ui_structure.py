@@ -187,3 +187,66 @@ def test_cycles_finds_one_cycle_per_group_and_ignores_what_only_leads_into_one()
     assert cycles(graph) == [["a", "b", "c", "a"], ["e", "f", "e"]]
     assert describe(["e", "f", "e"], graph) == "e (line 1) -> f (line 9) -> e"
     assert cycles({"a": {"b": 1}, "b": {}}) == []
+
+
+def _is_wrapper(node: ast.AST) -> bool:
+    """A function decorated with functools.wraps(...): a decorator's wrapper."""
+    return any(isinstance(d, ast.Call) and ast.unparse(d.func) in ("wraps", "functools.wraps")
+               for d in getattr(node, "decorator_list", ()))
+
+
+def _is_decorator(node: ast.AST) -> bool:
+    """A function whose nested functions are all decorator wrappers (the `decorate(fn)` of a decorator factory)."""
+    inner = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return bool(inner) and all(_is_wrapper(n) for n in inner)
+
+
+def nested_functions(path: Path, root: Path = REPO) -> list[str]:
+    """'file:line name' of each function defined inside another (except a decorator and its wrapper), and of each
+    lambda that closes over a name of the function around it: a handler hidden in a factory."""
+    source = path.read_text(encoding="utf-8")
+    where = path.relative_to(root)
+    return ([f"{where}:{node.lineno} {node.name}" for node in _inner_defs(ast.parse(source), False)]
+            + [f"{where}:{line} lambda" for line in _closure_lambdas(source)])
+
+
+def _inner_defs(node: ast.AST, in_function: bool) -> list[ast.AST]:
+    """The functions below node defined inside a function, decorators and their wrappers left out."""
+    found = []
+    for child in ast.iter_child_nodes(node):
+        is_def = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+        if is_def and in_function and not (_is_wrapper(child) or _is_decorator(child)):
+            found.append(child)
+        found += _inner_defs(child, in_function or is_def)
+    return found
+
+
+def _closure_lambdas(source: str) -> list[int]:
+    """Lines of the lambdas that use a variable of an enclosing function (symtable's free variables)."""
+    import symtable
+
+    lines, todo = [], [symtable.symtable(source, "<ui>", "exec")]
+    while todo:
+        table = todo.pop()
+        if table.get_name() == "lambda" and table.get_frees():
+            lines.append(table.get_lineno())
+        todo.extend(table.get_children())
+    return sorted(lines)
+
+
+def test_no_function_in_the_ui_is_defined_inside_another():
+    """Handlers are module-level functions named after their endpoint, taking the context first (ctx.bind)."""
+    offenders = [line for path in sorted((PACKAGE / "ui").glob("*.py")) for line in nested_functions(path)]
+    assert not offenders, "functions defined inside functions in cnndemo/ui:\n" + "\n".join(offenders)
+
+
+def test_the_checker_sees_a_handler_factory_and_a_closure_but_lets_a_decorator_be(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import functools\n\n"
+        "def predictor(ctx):\n    def predict(image):\n        return ctx, image\n    return predict\n\n"
+        "def guarded(endpoint):\n    def decorate(fn):\n        @functools.wraps(fn)\n"
+        "        def wrapped(*args):\n            return fn(*args)\n        return wrapped\n    return decorate\n\n"
+        "def wire(ctx, button):\n    button.click(lambda name: ctx.zoo.info(name))\n"
+        "    button.click(lambda: 'image')\n")
+    assert nested_functions(sample, tmp_path) == ["sample.py:4 predict", "sample.py:17 lambda"]

@@ -58,8 +58,8 @@ def app(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     old, train_ui.RUNS = train_ui.RUNS, runs
     try:
-        yield SimpleNamespace(ctx=AppContext(), sessions=Sessions(ClassSetLimits(max_per_class=12)), stops={},
-                              dir=tmp_path_factory.mktemp("pics"))
+        ctx = AppContext(sessions=Sessions(ClassSetLimits(max_per_class=12)))
+        yield SimpleNamespace(ctx=ctx, sessions=ctx.sessions, dir=tmp_path_factory.mktemp("pics"))
     finally:
         train_ui.RUNS = old
 
@@ -71,12 +71,12 @@ def last(outputs) -> tuple:
 
 
 def test_a_class_set_built_in_the_tab_trains_and_retraining_reuses_the_features(app):
-    key, ed = "builder", classbuilder.editors(app.sessions)
-    ed.rename("red, blue", "red", request(key))
-    ed.add("red", pictures(app.dir, 0, 6, 1), request(key))
-    radio, counts, thumbs, status = ed.add("blue", pictures(app.dir, 2, 6, 2), request(key))
+    key, ctx = "builder", app.ctx
+    classbuilder.class_names(ctx, "red, blue", "red", request(key))
+    classbuilder.class_add(ctx, "red", pictures(app.dir, 0, 6, 1), request(key))
+    radio, counts, thumbs, status = classbuilder.class_add(ctx, "blue", pictures(app.dir, 2, 6, 2), request(key))
     assert "**red** 6 · **blue** 6" in counts and len(thumbs["value"]) == 6 and "Added 6 pictures" in status
-    run = train_ui.class_trainer(app.ctx, app.sessions, app.stops)
+    run = app.ctx.bind(train_ui.train_my_classes)
     out = last(run("probe", 20, None, "colours", request(key)))
     progress, files, explore, runs = out[0], out[4], out[5], out[6]
     assert "completed" in progress and "Test accuracy" in progress and "95 % interval" in progress, progress
@@ -85,23 +85,23 @@ def test_a_class_set_built_in_the_tab_trains_and_retraining_reuses_the_features(
     assert app.ctx.zoo.state(explore["value"]).trained and len(files) == 2
     features = app.sessions.get(key).features
     assert features.forwards == 12  # every picture once
-    ed.add("red", pictures(app.dir, 0, 2, 3), request(key))
+    classbuilder.class_add(ctx, "red", pictures(app.dir, 0, 2, 3), request(key))
     again = last(run("probe", 20, None, "colours", request(key)))
     assert "completed" in again[0] and features.forwards == 14  # the two new pictures only
     assert again[5]["value"] != explore["value"]  # a second run is a second model, never the first one replaced
 
 
 def test_a_picture_is_removed_from_its_class(app):
-    key, ed = "remover", classbuilder.editors(app.sessions)
-    ed.rename("a, b", "a", request(key))
+    key, ctx = "remover", app.ctx
+    classbuilder.class_names(ctx, "a, b", "a", request(key))
     paths = pictures(app.dir, 1, 3, 4)
-    ed.add("a", paths, request(key))
-    *_, thumbs, status = ed.remove("a", 1, request(key))
+    classbuilder.class_add(ctx, "a", paths, request(key))
+    *_, thumbs, status = classbuilder.class_remove(ctx, "a", 1, request(key))
     kept = [p.digest for p in app.sessions.get(key).class_set.pictures("a")]
     assert len(thumbs["value"]) == 2 and "Removed picture 2" in status
     assert kept == [_digest(p) for p in (paths[0], paths[2])]
     with pytest.raises(Exception, match="click a picture first"):
-        ed.remove("a", None, request(key))
+        classbuilder.class_remove(ctx, "a", None, request(key))
 
 
 def _digest(path: str) -> str:
@@ -120,7 +120,7 @@ def test_a_set_that_cannot_train_says_so_in_one_message(app, names, groups, sent
     files = {"r": pictures(app.dir / "r", 0, 3, 5), "b": pictures(app.dir / "b", 2, 3, 6)}
     files["b1"] = files["b"][:1]
     given = [[p for tag in g for p in files[tag]] for g in groups]
-    run = train_ui.api_class_trainer(app.ctx, app.sessions, app.stops)
+    run = app.ctx.bind(train_ui.train_classes)
     outputs = list(run(names, *given, mode="probe", epochs=5, request=request("refusals")))
     assert len(outputs) == 1 and outputs[0][0].startswith("**Not trained:**") and sentence in outputs[0][0]
     assert len(outputs[0]) == train_ui.N_OUTPUTS
@@ -133,7 +133,7 @@ def test_a_hostile_picture_and_one_too_many_are_refused_and_the_rest_train(app):
     text.write_text("<svg onload=alert(1)>")
     reds = pictures(app.dir, 0, 13, 7)  # the limit here is 12 per class
     blues = pictures(app.dir, 2, 4, 8)
-    run = train_ui.api_class_trainer(app.ctx, app.sessions, app.stops)
+    run = app.ctx.bind(train_ui.train_classes)
     progress = last(run("red, blue", reds + [str(bomb)], [str(text)] + blues, epochs=5,
                         request=request("hostile")))[0]
     assert "'bomb.png' was not added" in progress and "'page.png' was not added" in progress, progress
@@ -146,7 +146,7 @@ def test_a_hostile_picture_and_one_too_many_are_refused_and_the_rest_train(app):
 @pytest.fixture(scope="module")
 def shapes_run(app):
     """A one-epoch LeNet-5 run on 20 shapes per class through the tab's /train function: it makes mistakes."""
-    run = train_ui.trainer(app.ctx, app.sessions, app.stops)
+    run = app.ctx.bind(train_ui.train)
     out = last(run("lenet5", "shapes", None, "scratch", 1, 16, 3e-3, 60, 20, "tiny shapes", request("shapes")))
     assert "completed" in out[0], out[0]
     return app.sessions.run(out[5]["value"], "shapes")
@@ -159,7 +159,7 @@ def test_the_mistakes_view_shows_the_test_pictures_the_model_gets_wrong(app, sha
     wrong = [(int(t), int(p)) for t, p in zip(test.labels, predicted) if t != p]
     t, p = max(set(wrong), key=wrong.count)
     expected = [i for i in range(len(test)) if test.labels[i] == t and predicted[i] == p]
-    show = mistakes.shower(app.ctx, app.sessions)
+    show = app.ctx.bind(mistakes.mistakes)
     gallery, caption = show(shapes_run.model, test.classes[t], test.classes[p], request("shapes"))
     assert f"**{len(expected)}** test picture" in caption and f"called **{test.classes[p]}**" in caption
     shown = [int(re.match(r"#(\d+)  p = [\d.]+$", c).group(1)) - 1 for _, c in gallery]
@@ -178,7 +178,7 @@ def test_each_session_sees_its_own_runs(app, shapes_run):
 @pytest.mark.slow  # torch.onnx traces the model: several seconds
 def test_the_run_downloads_as_onnx_with_the_same_top1(app, shapes_run):
     ort = pytest.importorskip("onnxruntime")
-    files = train_ui.onnx_exporter(app.sessions)(shapes_run.model, request("shapes"))
+    files = train_ui.export_onnx(app.ctx, shapes_run.model, request("shapes"))
     assert [Path(f).suffix for f in files] == [".safetensors", ".json", ".onnx"]
     model, meta = load_checkpoint(files[0])
     from cnndemo.data import to_input
@@ -228,21 +228,21 @@ def test_the_progress_text_keeps_counts_warnings_and_the_interval():
 
 
 def test_a_sketch_and_a_snapshot_join_a_class_and_a_blank_canvas_is_refused(app, tmp_path):
-    key, ed = "sketcher", classbuilder.editors(app.sessions)
-    ed.rename("ink, paper", "ink", request(key))
+    key, ctx = "sketcher", app.ctx
+    classbuilder.class_names(ctx, "ink, paper", "ink", request(key))
     canvas = np.zeros((200, 200, 4), np.uint8)  # as the canvas exports it: transparent, with black ink
     canvas[50:150, 90:110] = (0, 0, 0, 255)
     Image.fromarray(canvas).save(tmp_path / "sketch.png")
-    *_, status = classbuilder._sketch_adder(ed)("ink", {"composite": str(tmp_path / "sketch.png")}, request(key))
+    *_, status = classbuilder.class_sketch(ctx, "ink", {"composite": str(tmp_path / "sketch.png")}, request(key))
     assert "Added 1 picture to **ink**" in status
     Image.fromarray(np.zeros((200, 200, 4), np.uint8)).save(tmp_path / "blank.png")
     with pytest.raises(Exception, match="draw something"):
-        classbuilder._sketch_adder(ed)("ink", {"composite": str(tmp_path / "blank.png")}, request(key))
+        classbuilder.class_sketch(ctx, "ink", {"composite": str(tmp_path / "blank.png")}, request(key))
     (tmp_path / "bomb.png").write_bytes(bomb_png())
     with pytest.raises(Exception, match="(?i)pixels|too (big|large)"):  # the safe loader's own sentence
-        classbuilder._sketch_adder(ed)("ink", {"composite": str(tmp_path / "bomb.png")}, request(key))
+        classbuilder.class_sketch(ctx, "ink", {"composite": str(tmp_path / "bomb.png")}, request(key))
     snapshot = pictures(app.dir, 1, 1, 9)[0]
-    *_, status = classbuilder._snapshot_adder(ed)("paper", snapshot, request(key))
+    *_, status = classbuilder.class_snapshot(ctx, "paper", snapshot, request(key))
     assert "Added 1 picture to **paper**" in status
     assert app.sessions.get(key).class_set.counts() == {"ink": 1, "paper": 1}
 

@@ -12,13 +12,14 @@ from .faithfulness import Faithfulness, faithfulness
 from .guard import ModelGuard, hooks_left
 from .methods import (BASELINES, Attribution, Option, get_method, method_choices, methods, register_method,
                       to_heatmap)
+from .picture import colorbar
 from .record import ForwardRecord
 from .sanity import SanityResult, sanity_check
-from .render import colorbar_figure, overlay
+from .render import overlay
 from .settings import ExplainSettings
 from .views import AttributionView, ChannelStats, CompareRow, Explanation, FeatureMapView
 
 __all__ = ["BASELINES", "Attribution", "AttributionView", "ChannelStats", "CompareRow", "ExplainSettings", "Explainer",
            "Explanation", "Faithfulness", "FeatureMapView", "ForwardRecord", "ModelCache", "ModelGuard", "Option",
-           "SanityResult", "colorbar_figure", "default_loader", "faithfulness", "get_method", "hooks_left",
+           "SanityResult", "colorbar", "default_loader", "faithfulness", "get_method", "hooks_left",
            "method_choices", "methods", "overlay", "register_method", "sanity_check", "to_heatmap"]

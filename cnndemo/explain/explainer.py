@@ -53,7 +53,7 @@ class Explainer:
 
     def attribute(self, image: Any, settings: ExplainSettings = ExplainSettings(),
                   same_scale: bool = False) -> AttributionView:
-        """Attribution heatmap and overlay for settings.method; Grad-CAM comes from the cached forward.
+        """Attribution heatmap for settings.method; Grad-CAM comes from the cached forward.
         same_scale: scale the map by the top-1 class's strongest value, so maps of several classes compare."""
         rec = self.record(image, cam_layer=settings.layer)
         return self._attribution(rec, settings, same_scale)
@@ -205,12 +205,12 @@ class Explainer:
         return text
 
     def _attribution(self, rec: ForwardRecord, settings: ExplainSettings, same_scale: bool = False) -> AttributionView:
-        """The heatmap for settings (memoised on the record) rendered onto the record's picture."""
+        """The heatmap for settings (memoised on the record), with the record's picture it lies on."""
         target = self.target_index(rec, settings.target)
         heatmap, scale = self._heat(rec, target, settings)
         if same_scale:
             heatmap, scale, same_scale = _rescaled(heatmap, scale, self._heat(rec, rec.top(1)[0], settings)[1])
-        return AttributionView.build(
+        return AttributionView(
             heatmap=heatmap, display=rec.display, opacity=settings.opacity, colormap=settings.colormap,
             method=settings.method, layer=rec.cam_layer, target=target, target_name=self.class_name(target),
             probability=float(rec.probs[target]), scale=scale, shared_scale=same_scale)

@@ -4,10 +4,11 @@ Photo.of(picture, box) keeps the picture at display size (at most MAX_SIDE px on
 of it the model saw (a weights spec's crop_box: the centre crop of an ImageNet model, the whole picture for the
 small-image models); Photo.heat(heatmap) lays the heatmap over that region only and dims the rest.
 model_view enlarges the model's own input with nearest-neighbour, so its pixels stay visible;
-colorbar draws a colour bar that carries numbers.
+colorbar draws the colour bar, with numbers. The blending itself is render.overlay's, the one overlay function.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from PIL import Image
 
 from cnndemo.errors import BadInputError
 
-from .render import colorize
+from .render import colour_map, overlay
 
 MAX_SIDE = 512  # long side of the drawn picture: sharp on a projector, light to send
 MIN_SIDE = 256  # a tiny upload (a 28 x 28 digit) is enlarged nearest-neighbour to at least this
@@ -72,14 +73,10 @@ class Photo:
 
     def heat(self, heatmap: np.ndarray, opacity: float = 0.5, cmap: str = "jet") -> np.ndarray:
         """The heatmap (values in [0, 1], any size) stretched over the model's region, the rest dimmed."""
-        if not 0.0 <= opacity <= 1.0:
-            raise BadInputError(f"opacity must be between 0 and 1, got {opacity}")
         left, top, right, bottom = self.box
-        stretched = fit_map(heatmap, right - left, bottom - top)
         out = self.outside_dimmed()
-        region = out[top:bottom, left:right].astype(np.float32) * (1.0 - opacity)
-        region += np.float32(opacity) * colorize(stretched, cmap)
-        out[top:bottom, left:right] = (region + 0.5).astype(np.uint8)
+        region = out[top:bottom, left:right]  # the picture itself: only the outside is dimmed
+        out[top:bottom, left:right] = overlay(region, fit_map(heatmap, right - left, bottom - top), opacity, cmap)
         return out
 
 
@@ -110,19 +107,28 @@ def model_view(picture: np.ndarray, min_side: int = MIN_SIDE) -> np.ndarray:
 
 
 def colorbar(cmap: str, top: float, label: str, width_px: int = 480, height_px: int = 80) -> np.ndarray:
-    """A horizontal colour bar from 0 to top with numbered ticks (top nan: relative 0..1), as uint8 RGB."""
+    """A horizontal colour bar from 0 to top with numbered ticks (top nan: relative 0..1), as uint8 RGB (read
+    only: drawn once per map, top and label, since an opacity change asks for the same bar again)."""
     known = math.isfinite(top) and top > 0
-    vmax = top if known else 1.0
+    return _colorbar(cmap, top if known else None, label if known else f"{label} (relative)", width_px, height_px)
+
+
+@functools.lru_cache(maxsize=64)
+def _colorbar(cmap: str, top: float | None, label: str, width_px: int, height_px: int) -> np.ndarray:
+    """colorbar's picture: matplotlib takes some 70 ms to lay it out and draw it."""
+    vmax = top or 1.0
     fig = Figure(figsize=(width_px / 100, height_px / 100), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, vmax), cmap=cmap)
-    bar = fig.colorbar(mappable, cax=ax, orientation="horizontal", label=label if known else f"{label} (relative)")
+    mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, vmax), cmap=colour_map(cmap))
+    bar = fig.colorbar(mappable, cax=ax, orientation="horizontal", label=label)
     bar.set_ticks(np.linspace(0, vmax, 5))
     bar.ax.set_xticklabels([_tick(v) for v in np.linspace(0, vmax, 5)], fontsize=8)
     bar.ax.xaxis.label.set_fontsize(8)
     fig.canvas.draw()
-    return np.ascontiguousarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
+    picture = np.ascontiguousarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
+    picture.setflags(write=False)
+    return picture
 
 
 def _tick(value: float) -> str:

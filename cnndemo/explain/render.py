@@ -1,4 +1,4 @@
-"""Pure numpy / matplotlib drawing: colour maps, channel grids, overlays, colour bars, layer arithmetic."""
+"""Pure numpy drawing: colour maps, the one overlay of a heatmap on a picture, channel grids; layer arithmetic."""
 from __future__ import annotations
 
 import functools
@@ -8,7 +8,6 @@ from typing import Sequence
 import matplotlib
 import numpy as np
 import torch.nn as nn
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from cnndemo.errors import BadInputError
@@ -29,13 +28,18 @@ def colorize(values: np.ndarray, cmap: str) -> np.ndarray:
 def _packed_table(cmap: str) -> np.ndarray:
     """The colour map's 256 RGBA entries packed as uint32 (np.take on it is ~10x faster than calling the map on
     every value), built once per map: building it costs more than colouring a 224 x 224 heatmap."""
-    try:
-        lut = matplotlib.colormaps[cmap]
-    except KeyError:
-        raise BadInputError(f"unknown colour map {cmap!r}; try jet, viridis, inferno or magma") from None
+    lut = colour_map(cmap)
     table = np.ascontiguousarray(lut(np.linspace(0.0, 1.0, 256), bytes=True)).view(np.uint32).ravel()
     table.setflags(write=False)
     return table
+
+
+def colour_map(name: str) -> matplotlib.colors.Colormap:
+    """The matplotlib colour map called name; BadInputError naming a few good ones when there is none."""
+    try:
+        return matplotlib.colormaps[name]
+    except KeyError:
+        raise BadInputError(f"unknown colour map {name!r}; try jet, viridis, inferno or magma") from None
 
 
 def overlay(display: np.ndarray, heatmap: np.ndarray, opacity: float, cmap: str = "jet") -> np.ndarray:
@@ -49,29 +53,6 @@ def overlay(display: np.ndarray, heatmap: np.ndarray, opacity: float, cmap: str 
     blended += np.float32(opacity) * colorize(heatmap, cmap)
     blended += 0.5
     return blended.astype(np.uint8)
-
-
-def colorbar_strip(cmap: str = "jet", height: int = 256, width: int = 24) -> np.ndarray:
-    """A vertical colour bar image, 1 (top) to 0 (bottom), for UIs that want a picture."""
-    return _strip(cmap, height, width).copy()  # a copy: the caller may draw on it
-
-
-@functools.lru_cache(maxsize=64)
-def _strip(cmap: str, height: int, width: int) -> np.ndarray:
-    """colorbar_strip's picture, drawn once per map and size (every attribution view carries one)."""
-    column = np.linspace(1.0, 0.0, height)[:, None].repeat(width, axis=1)
-    strip = colorize(column, cmap)
-    strip.setflags(write=False)
-    return strip
-
-
-def colorbar_figure(cmap: str = "jet", label: str = "attribution (0 = none, 1 = strongest)") -> Figure:
-    """A small matplotlib figure holding only a labelled colour bar (no pyplot state involved)."""
-    fig = Figure(figsize=(4.0, 0.7), layout="constrained")
-    ax = fig.add_subplot()
-    mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=cmap)
-    fig.colorbar(mappable, cax=ax, orientation="horizontal", label=label)
-    return fig
 
 
 def channel_grid(maps: np.ndarray, cmap: str = "viridis", min_tile: int = 96, gap: int = 4,

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 from cnndemo.errors import BadInputError
 
 from .methods import get_method, option_spec
+from .render import colour_map
 
 Options = tuple[tuple[str, Any], ...]
 
@@ -36,6 +37,7 @@ class ExplainSettings:
         for name, value in fields.items():
             object.__setattr__(self, name, value)
         get_method(self.method)  # an unknown method raises BadInputError listing the registered ones
+        colour_map(self.colormap)  # so does an unknown colour map (nothing may be drawn until much later)
         _check(0.0 <= self.opacity <= 1.0, f"opacity must be between 0 and 1, got {self.opacity}")
         _check(1 <= self.top_k <= 1000, f"top_k must be between 1 and 1000, got {self.top_k}")
 

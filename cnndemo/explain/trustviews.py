@@ -1,4 +1,5 @@
-"""Drawings of the trust checks (no gradio): the deletion / insertion plot, the sanity strip, the ranking rows."""
+"""Drawings of the trust checks (no gradio): the deletion / insertion plot (drawn by cnndemo.figures), the sanity
+strip, the ranking rows."""
 from __future__ import annotations
 
 import math
@@ -7,6 +8,8 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
+
+from cnndemo.figures import Curve, Panel, line_figure
 
 from .faithfulness import Faithfulness
 from .picture import fit_map
@@ -18,23 +21,15 @@ RANK_COLUMNS = ["method", "insertion - deletion", "insertion", "deletion", "avg 
 RANK_WIDTHS = ["13%", "11%", "8%", "8%", "8%", "11%", "41%"]
 
 
-def curves_figure(result: Faithfulness, title: str = "") -> Figure:
+def faithfulness_figure(result: Faithfulness, title: str = "") -> Figure:
     """A small plot of both curves: the class probability against the share of cells deleted / inserted."""
-    fig = Figure(figsize=(4.0, 2.4), dpi=100, layout="constrained")
-    ax = fig.add_subplot()
-    ax.plot(result.fractions, result.deletion, "o-", color="#d62728", ms=3,
-            label=f"deletion (area {result.deletion_auc:.3f})")
-    ax.plot(result.fractions, result.insertion, "o-", color="#2ca02c", ms=3,
-            label=f"insertion (area {result.insertion_auc:.3f})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, max(1e-3, *result.deletion, *result.insertion) * 1.05)
-    ax.set_xlabel("share of the picture deleted / inserted, hottest first", fontsize=8)
-    ax.set_ylabel("class probability", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7, loc="best")
-    if title:
-        ax.set_title(title, fontsize=9)
-    return fig
+    x = tuple(result.fractions)
+    curves = (Curve(f"deletion (area {result.deletion_auc:.3f})", x, tuple(result.deletion), color="#d62728"),
+              Curve(f"insertion (area {result.insertion_auc:.3f})", x, tuple(result.insertion), color="#2ca02c"))
+    top = max(1e-3, *result.deletion, *result.insertion) * 1.05
+    panel = Panel(curves, xlabel="share of the picture deleted / inserted, hottest first",
+                  ylabel="class probability", title=title, xlim=(0, 1), ylim=(0, top))
+    return line_figure([panel], size=(4.0, 2.4), text_size=8)
 
 
 def tile(display: np.ndarray, heatmap: np.ndarray, size: int = TILE) -> np.ndarray:

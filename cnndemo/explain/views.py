@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from .render import colorbar_figure, colorbar_strip, overlay
+from cnndemo.errors import BadInputError
+
+from .render import colour_map, overlay
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class FeatureMapView:
 
 @dataclass(frozen=True, eq=False)
 class AttributionView:
-    """One attribution: heatmap in [0, 1] at model-input size, its overlay on the picture, and a colour bar."""
+    """One attribution: heatmap in [0, 1] at model-input size, and the model-input picture it lies on; the overlay
+    is drawn only when asked for (a UI that draws the heatmap over the uploaded picture never needs it)."""
 
     method: str
     layer: str  # the CAM layer (used by gradcam and guided_gradcam)
@@ -52,30 +54,22 @@ class AttributionView:
     target_name: str
     probability: float
     heatmap: np.ndarray  # float32 H x W in [0, 1]
-    display: np.ndarray  # uint8 H x W x 3: the model-input picture (the "before" of a before/after slider)
-    overlay: np.ndarray  # uint8 H x W x 3: the heatmap blended on display
-    colorbar: np.ndarray  # uint8 vertical colour-bar strip, 1 at the top
+    display: np.ndarray  # uint8 H x W x 3: the model-input picture
     opacity: float
     colormap: str
     scale: float = float("nan")  # the raw attribution value a heatmap value of 1 stands for (nan: not known)
     shared_scale: bool = False  # scaled to the top-1 class's map (classes comparable), not to its own strongest
 
-    @classmethod
-    def build(cls, *, heatmap: np.ndarray, display: np.ndarray, opacity: float, colormap: str,
-              **meta) -> AttributionView:
-        """Render overlay and colour bar for a heatmap (pure numpy)."""
-        return cls(heatmap=heatmap, display=display, overlay=overlay(display, heatmap, opacity, colormap),
-                   colorbar=colorbar_strip(colormap), opacity=opacity, colormap=colormap, **meta)
+    @property
+    def overlay(self) -> np.ndarray:
+        """uint8 H x W x 3: the heatmap blended on the model-input picture at this view's opacity and colours."""
+        return overlay(self.display, self.heatmap, self.opacity, self.colormap)
 
     def with_opacity(self, opacity: float, colormap: str | None = None) -> AttributionView:
-        """The same heatmap re-blended at another opacity (no model involved)."""
-        cmap = colormap or self.colormap
-        return replace(self, opacity=opacity, colormap=cmap, overlay=overlay(self.display, self.heatmap, opacity, cmap),
-                       colorbar=self.colorbar if cmap == self.colormap else colorbar_strip(cmap))
-
-    def colorbar_figure(self) -> Figure:
-        """A labelled matplotlib colour bar for this view's colour map."""
-        return colorbar_figure(self.colormap)
+        """The same heatmap at another opacity (and colour map): no model involved."""
+        if not 0.0 <= opacity <= 1.0:
+            raise BadInputError(f"opacity must be between 0 and 1, got {opacity}")
+        return replace(self, opacity=opacity, colormap=colour_map(colormap).name if colormap else self.colormap)
 
 
 @dataclass(frozen=True, eq=False)

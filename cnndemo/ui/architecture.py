@@ -4,50 +4,45 @@ It follows the model picked in Explore and redraws whenever its own picker chang
 """
 from __future__ import annotations
 
+import weakref
+
 import gradio as gr
 import pandas as pd
 
 from cnndemo.summary import first_conv_worked, formulas_text, summary
 
-from .components import model_choices, model_picker
-from .context import AppContext
-from .explore import DEFAULT_MODEL
+from .common import DEFAULT_MODEL, follow_model
+from .components import model_picker
+from .context import AppContext, guarded
 
 COLUMNS = ["layer", "type", "output shape", "parameters", "mult-adds"]
+# every page load asks for one: the summary is kept per loaded model, and goes when the cache drops the model
+_SUMMARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def architect(ctx: AppContext):
-    """The /architecture event of this app."""
-    kept: dict[tuple[str, int], object] = {}  # every page load asks for one: the summary is kept per loaded model
-
-    @ctx.guarded("architecture", model_arg=0)
-    def architecture(name: str):
-        """The layer table (numbers with thousands separators), totals, teaching note and worked formulas."""
-        info, explainer = ctx.zoo.info(name), ctx.cache.get(name)
-        key = (name, id(explainer))
-        if key not in kept:
-            if len(kept) >= 8:
-                kept.clear()
-            with explainer.lock:  # torchinfo hooks the same cached model an explain call may be using
-                kept[key] = summary(explainer.model, info.input_size)
-        s = kept[key]
-        rows = [[r.name, r.type, str(r.output_shape), f"{r.params:,}", f"{r.mult_adds:,}"] for r in s.rows]
-        totals = (f"**{name}: {s.total_params:,} parameters**, {s.total_mult_adds:,} multiply-adds, "
-                  f"{s.params_mb:.2f} MB of weights  \n{info.note}  \n{first_conv_worked(explainer.model, info)}")
-        return pd.DataFrame(rows, columns=COLUMNS), totals
-    return architecture
+@guarded("architecture", model_arg=1)
+def architecture(ctx: AppContext, name: str):
+    """The layer table (numbers with thousands separators), totals, teaching note and worked formulas."""
+    info, explainer = ctx.zoo.info(name), ctx.cache.get(name)
+    s = _SUMMARIES.get(explainer)
+    if s is None:
+        with explainer.lock:  # torchinfo hooks the same cached model an explain call may be using
+            s = _SUMMARIES[explainer] = summary(explainer.model, info.input_size)
+    rows = [[r.name, r.type, str(r.output_shape), f"{r.params:,}", f"{r.mult_adds:,}"] for r in s.rows]
+    totals = (f"**{name}: {s.total_params:,} parameters**, {s.total_mult_adds:,} multiply-adds, "
+              f"{s.params_mb:.2f} MB of weights  \n{info.note}  \n{first_conv_worked(explainer.model, info)}")
+    return pd.DataFrame(rows, columns=COLUMNS), totals
 
 
 def build(ctx: AppContext) -> None:
-    """The Architecture tab; its picker follows Explore's model (ctx.components["model"])."""
+    """The Architecture tab; its picker follows Explore's model (ctx.inputs.model)."""
     with gr.Tab("Architecture"):
         model = model_picker(ctx.zoo, DEFAULT_MODEL, label="Model (follows the Explore tab)")
         totals = gr.Markdown()
         table = gr.Dataframe(interactive=False, max_height=420)
         gr.Markdown(formulas_text())
-    explore_model = ctx.components["model"]
+    explore_model = ctx.inputs.model
     # the choices come along: a run trained in the Train tab joins the pickers while the page is open
-    explore_model.change(lambda name: gr.update(choices=model_choices(ctx.zoo), value=name), explore_model, model,
-                         api_visibility="private", queue=False)
+    explore_model.change(ctx.bind(follow_model), explore_model, model, api_visibility="private", queue=False)
     # triggers=None: on page load and whenever the picker changes, by hand or following Explore
-    gr.on(None, architect(ctx), model, [table, totals], api_name="architecture", **ctx.shared)
+    gr.on(None, ctx.bind(architecture), model, [table, totals], api_name="architecture", **ctx.shared)

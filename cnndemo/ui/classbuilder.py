@@ -10,7 +10,6 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import gradio as gr
-import numpy as np
 
 from cnndemo.data import ClassSet, ClassSetLimits
 from cnndemo.errors import BadInputError
@@ -18,8 +17,7 @@ from cnndemo.outputs import image_file
 from cnndemo.train import CLASS_SET_RECIPE, DEFAULT_LR, TrainConfig
 
 from .components import SafeImage, SafeSketchpad, drawing_pixels
-from .errors import user_errors
-from .sessions import Sessions
+from .context import AppContext, guarded
 
 # Epochs a class set trains for in each mode: cached features make 60 probe epochs cheap; fine-tuning pays a
 # forward and backward per picture per epoch (8 epochs: bench/class_builder.py --finetune-sweep).
@@ -84,35 +82,59 @@ def added_text(name: str, result) -> str:
     return text + "".join(f"  \n{r}" for r in result.refused)
 
 
-def editors(sessions: Sessions):
-    """The builder's edit events: rename classes, add uploads / a snapshot / a sketch, show a class, remove."""
-    def rename(names: str, name: str, request: gr.Request):
-        """Use these class names; a class whose name stays keeps its pictures."""
-        s = sessions.get(request.session_hash)
-        with s.lock:
-            s.class_set = s.class_set.with_classes(parse_names(names))
-            return view_of(s.class_set, name, f"Classes: {', '.join(s.class_set.classes)}.")
+@guarded("class_names", model_arg=None, timed=False)
+def class_names(ctx: AppContext, names: str, name: str, request: gr.Request):
+    """Use these class names; a class whose name stays keeps its pictures."""
+    s = ctx.sessions.get(request.session_hash)
+    with s.lock:
+        s.class_set = s.class_set.with_classes(parse_names(names))
+        return view_of(s.class_set, name, f"Classes: {', '.join(s.class_set.classes)}.")
 
-    def add(name: str, sources: list, request: gr.Request):
-        """Add pictures to a class (refused ones get a sentence; the rest are kept)."""
-        s = sessions.get(request.session_hash)
-        with s.lock:
-            return view_of(s.class_set, name, added_text(name, s.class_set.add(name, sources)))
 
-    def show(name: str, request: gr.Request):
-        """The thumbnails and counts of a class."""
-        s = sessions.get(request.session_hash)
-        return view_of(s.class_set, name, "")
+@guarded("class_add", model_arg=None, timed=False)
+def class_add(ctx: AppContext, name: str, sources: list, request: gr.Request):
+    """Add uploaded pictures to a class."""
+    return add_pictures(ctx, name, sources, request)
 
-    def remove(name: str, index, request: gr.Request):
-        """Remove the selected picture of a class."""
-        if index is None:
-            raise BadInputError("click a picture first, then remove it")
-        s = sessions.get(request.session_hash)
-        with s.lock:
-            s.class_set.remove(name, int(index))
-            return view_of(s.class_set, name, f"Removed picture {int(index) + 1} of **{name}**.")
-    return SimpleNamespace(rename=rename, add=add, show=show, remove=remove)
+
+@guarded("class_snapshot", model_arg=None, timed=False)
+def class_snapshot(ctx: AppContext, name: str, picture, request: gr.Request):
+    """Add the webcam snapshot to a class (none taken yet is refused with a hint)."""
+    if picture is None:
+        raise BadInputError("take a snapshot with the webcam first")
+    return add_pictures(ctx, name, [picture], request)
+
+
+@guarded("class_sketch", model_arg=None, timed=False)
+def class_sketch(ctx: AppContext, name: str, sketch, request: gr.Request):
+    """Add the sketchpad's drawing to a class (a blank canvas is refused with a hint)."""
+    picture = drawing_pixels(sketch)
+    if picture is None:
+        raise BadInputError("draw something on the sketchpad first")
+    return add_pictures(ctx, name, [picture], request)
+
+
+def add_pictures(ctx: AppContext, name: str, sources: list, request: gr.Request) -> tuple:
+    """Add pictures to a class of this session's set (refused ones get a sentence; the rest are kept)."""
+    s = ctx.sessions.get(request.session_hash)
+    with s.lock:
+        return view_of(s.class_set, name, added_text(name, s.class_set.add(name, sources)))
+
+
+def class_show(ctx: AppContext, name: str, request: gr.Request):
+    """The thumbnails and counts of a class."""
+    return view_of(ctx.sessions.get(request.session_hash).class_set, name, "")
+
+
+@guarded("class_remove", model_arg=None, timed=False)
+def class_remove(ctx: AppContext, name: str, index, request: gr.Request):
+    """Remove the selected picture of a class."""
+    if index is None:
+        raise BadInputError("click a picture first, then remove it")
+    s = ctx.sessions.get(request.session_hash)
+    with s.lock:
+        s.class_set.remove(name, int(index))
+        return view_of(s.class_set, name, f"Removed picture {int(index) + 1} of **{name}**.")
 
 
 def _inputs() -> dict:
@@ -158,9 +180,9 @@ def _api_inputs(limits: ClassSetLimits) -> dict:
             "api_run_name": run_name, "api_train": button}
 
 
-def build(sessions: Sessions) -> SimpleNamespace:
+def build(ctx: AppContext) -> SimpleNamespace:
     """The builder's components, laid out where it is called (inside the Train tab), with its edit events wired."""
-    classes = list(sessions.get(None).class_set.classes)  # the default names every session starts from
+    classes = list(ctx.sessions.get(None).class_set.classes)  # the default names every session starts from
     with gr.Group(elem_id="class-builder"):
         gr.Markdown(INTRO)
         with gr.Row(equal_height=True):
@@ -178,23 +200,24 @@ def build(sessions: Sessions) -> SimpleNamespace:
                 status = gr.Markdown(elem_id="class-status")
         ui = SimpleNamespace(names=names, rename=rename, target=target, counts=counts, thumbs=thumbs,
                              remove=remove, status=status, selected=gr.State(None), **ins, **_training(),
-                             **_api_inputs(sessions.limits))
-    _wire(ui, editors(sessions))
+                             **_api_inputs(ctx.sessions.limits))
+    _wire(ctx, ui)
     return ui
 
 
-def _wire(ui: SimpleNamespace, ed: SimpleNamespace) -> None:
+def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     """Every edit redraws the class radio, counts, thumbnails and status line; errors become a sentence there."""
     shown = [ui.target, ui.counts, ui.thumbs, ui.status]
     private = {"api_visibility": "private"}
-    ui.rename.click(user_errors("class_names")(ed.rename), [ui.names, ui.target], shown, **private)
-    ui.uploads.upload(user_errors("class_add")(ed.add), [ui.target, ui.uploads], shown, **private) \
+    ui.rename.click(ctx.bind(class_names), [ui.names, ui.target], shown, **private)
+    ui.uploads.upload(ctx.bind(class_add), [ui.target, ui.uploads], shown, **private) \
         .then(lambda: None, None, ui.uploads, **private)
-    ui.add_snap.click(user_errors("class_add")(_snapshot_adder(ed)), [ui.target, ui.snap], shown, **private)
-    ui.add_sketch.click(user_errors("class_add")(_sketch_adder(ed)), [ui.target, ui.sketch], shown, **private)
-    ui.target.change(ed.show, ui.target, shown, **private).then(lambda: None, None, ui.selected, **private)
+    ui.add_snap.click(ctx.bind(class_snapshot), [ui.target, ui.snap], shown, **private)
+    ui.add_sketch.click(ctx.bind(class_sketch), [ui.target, ui.sketch], shown, **private)
+    ui.target.change(ctx.bind(class_show), ui.target, shown, **private) \
+        .then(lambda: None, None, ui.selected, **private)
     ui.thumbs.select(selected_index, None, ui.selected, **private)
-    ui.remove.click(user_errors("class_remove")(ed.remove), [ui.target, ui.selected], shown, **private) \
+    ui.remove.click(ctx.bind(class_remove), [ui.target, ui.selected], shown, **private) \
         .then(lambda: None, None, ui.selected, **private)
     ui.cs_mode.change(lambda m: (DEFAULT_LR[m], EPOCHS[m]), ui.cs_mode, [ui.cs_lr, ui.cs_epochs], **private)
 
@@ -202,24 +225,3 @@ def _wire(ui: SimpleNamespace, ed: SimpleNamespace) -> None:
 def selected_index(evt: gr.SelectData) -> int:
     """The index of the thumbnail clicked."""
     return int(evt.index)
-
-
-def _snapshot_adder(ed: SimpleNamespace):
-    """add() for the webcam snapshot (none taken yet is refused with a hint)."""
-    def add_snapshot(name: str, picture, request: gr.Request):
-        """Add the snapshot to a class."""
-        if picture is None:
-            raise BadInputError("take a snapshot with the webcam first")
-        return ed.add(name, [picture], request)
-    return add_snapshot
-
-
-def _sketch_adder(ed: SimpleNamespace):
-    """add() for the sketchpad's drawing (a blank canvas is refused with a hint)."""
-    def add_sketch(name: str, sketch, request: gr.Request):
-        """Add the sketch to a class."""
-        picture = drawing_pixels(sketch)
-        if picture is None:
-            raise BadInputError("draw something on the sketchpad first")
-        return ed.add(name, [picture], request)
-    return add_sketch

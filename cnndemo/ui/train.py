@@ -21,15 +21,16 @@ from cnndemo.data import DATASETS, DataSettings, load_splits
 from cnndemo.export import export_checkpoint
 from cnndemo.models import list_models
 from cnndemo.serving import FileFlag, ServingLimits
-from cnndemo.train import CLASS_SET_RECIPE, DEFAULT_LR, SHAPES_RECIPE, TrainConfig, train
+from cnndemo.train import CLASS_SET_RECIPE, DEFAULT_LR, SHAPES_RECIPE, TrainConfig
+from cnndemo.train import train as train_model
 from cnndemo.train.parts import dataset_label
 from cnndemo.train.view import TrainView
 from cnndemo.zoo import Zoo
 
 from . import classbuilder, mistakes
 from .components import model_choices
-from .context import AppContext
-from .errors import errors_in_progress, user_errors
+from .context import AppContext, guarded
+from .errors import errors_in_progress
 from .sessions import RunRecord, Sessions
 
 REFRESH_S = 0.5  # how often the Train tab redraws during a run
@@ -49,12 +50,15 @@ def on_gpu(fn, duration):
 
 def run_training(config: TrainConfig, data, stop: FileFlag, features=None):
     """The trainer's messages for one run (the part that needs a GPU; under ZeroGPU it runs in a GPU worker)."""
-    yield from train(config, data, stop, features=features)
+    yield from train_model(config, data, stop, features=features)
 
 
 def gpu_runner():
     """run_training, under ZeroGPU for the run's time budget plus a minute."""
     return on_gpu(run_training, duration=lambda config, *a, **k: int(config.time_budget_s or 60) + 60)
+
+
+GPU_TRAINING = gpu_runner()  # made once, when the app starts (ZeroGPU wants its functions known by then)
 
 
 def train_config(name, dataset, mode, epochs, batch_size, lr, budget, per_class, run: str,
@@ -137,23 +141,18 @@ class Streamer:
         self.extra = (explore, *mistakes.picker_updates(self.sessions, self.key, record, self.matrix))
 
 
-def trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag]):
-    """The /train event of this app: one run per click, its cancel flag kept per browser session in stops."""
-    gpu_training = gpu_runner()
-
-    @errors_in_progress("train", N_OUTPUTS, model_arg=0)
-    def start_training(name, dataset, archive, mode, epochs, batch_size, lr, budget, per_class, run_name="",
-                       request: gr.Request = None):
-        """Stream one training run: curves, progress, then confusion matrix, mistakes and the checkpoint."""
-        run = run_id(name)
-        with stop_flag(stops, request, run) as stop:
-            config = train_config(name, archive or dataset, mode, epochs, batch_size, lr, budget, per_class, run,
-                                  ctx.limits, run_name)
-            data = load_splits(config.dataset, DataSettings(limit_per_class=config.limit_per_class,
-                                                            test_limit_per_class=config.test_limit_per_class))
-            streamer = Streamer(ctx, sessions, request.session_hash, config, data)
-            yield from streamer.stream(gpu_training(config, data, stop))
-    return start_training
+@errors_in_progress("train", N_OUTPUTS, model_arg=1)
+def train(ctx: AppContext, name, dataset, archive, mode, epochs, batch_size, lr, budget, per_class, run_name="",
+          request: gr.Request = None):
+    """Stream one training run: curves, progress, then confusion matrix, mistakes and the checkpoint."""
+    run = run_id(name)
+    with stop_flag(ctx.stops, request, run) as stop:
+        config = train_config(name, archive or dataset, mode, epochs, batch_size, lr, budget, per_class, run,
+                              ctx.limits, run_name)
+        data = load_splits(config.dataset, DataSettings(limit_per_class=config.limit_per_class,
+                                                        test_limit_per_class=config.test_limit_per_class))
+        streamer = Streamer(ctx, ctx.sessions, request.session_hash, config, data)
+        yield from streamer.stream(GPU_TRAINING(config, data, stop))
 
 
 class stop_flag:
@@ -172,71 +171,54 @@ class stop_flag:
             del self.stops[self.key]
 
 
-def class_trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag]):
-    """The event of the class builder's Train button: this session's set, its feature cache, CLASS_SET_RECIPE."""
-    gpu_training = gpu_runner()
-
-    @errors_in_progress("train_my_classes", N_OUTPUTS)
-    def train_my_classes(mode, epochs, lr, run_name, request: gr.Request):
-        """Stream a run on the classes built in this session (a set too small to split says so)."""
-        session = sessions.get(request.session_hash)
-        with session.lock:
-            data = session.class_set.splits()
-        yield from class_set_run(ctx, sessions, stops, request, data, (mode, epochs, lr, run_name), gpu_training)
-    return train_my_classes
+@errors_in_progress("train_my_classes", N_OUTPUTS)
+def train_my_classes(ctx: AppContext, mode, epochs, lr, run_name, request: gr.Request):
+    """The class builder's Train button: a run on the classes built in this session, on its feature cache, with
+    CLASS_SET_RECIPE (a set too small to split says so)."""
+    session = ctx.sessions.get(request.session_hash)
+    with session.lock:
+        data = session.class_set.splits()
+    yield from class_set_run(ctx, request, data, (mode, epochs, lr, run_name))
 
 
-def class_set_run(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag], request: gr.Request, data,
-                  settings: tuple, gpu_training, notes: list[str] = ()):
+def class_set_run(ctx: AppContext, request: gr.Request, data, settings: tuple, notes: list[str] = ()):
     """Stream one run on a class set's splits, on this session's feature cache; settings: mode, epochs, lr, name."""
     run = run_id(CLASS_SET_RECIPE.model)
     config = classbuilder.class_set_config(*settings, str(RUNS / run), ctx.limits.train_limit_s)
-    features = sessions.get(request.session_hash).features  # one session, one cache: retraining is cheap
-    with stop_flag(stops, request, run) as stop:
-        streamer = Streamer(ctx, sessions, request.session_hash, config, data, notes)
-        yield from streamer.stream(gpu_training(config, data, stop, features))
+    features = ctx.sessions.get(request.session_hash).features  # one session, one cache: retraining is cheap
+    with stop_flag(ctx.stops, request, run) as stop:
+        streamer = Streamer(ctx, ctx.sessions, request.session_hash, config, data, notes)
+        yield from streamer.stream(GPU_TRAINING(config, data, stop, features))
 
 
-def api_class_trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, FileFlag]):
-    """The /train_classes event: class names and each class's files in one call, streamed like /train."""
-    gpu_training = gpu_runner()
-
-    @errors_in_progress("train_classes", N_OUTPUTS)
-    def train_classes(class_names: str, pictures_1=None, pictures_2=None, pictures_3=None, pictures_4=None,
-                      pictures_5=None, pictures_6=None, pictures_7=None, pictures_8=None, pictures_9=None,
-                      pictures_10=None, mode: str = "probe", epochs: int | None = None, lr: float | None = None,
-                      run_name: str = "", request: gr.Request = None):
-        """Train on class_names (separated by commas) with pictures_i the files of class i; refused pictures
-        are named in the progress text and the others are used."""
-        groups = [pictures_1, pictures_2, pictures_3, pictures_4, pictures_5, pictures_6, pictures_7, pictures_8,
-                  pictures_9, pictures_10]
-        class_set, refused = classbuilder.class_set_from_files(class_names, groups, sessions.limits)
-        yield from class_set_run(ctx, sessions, stops, request, class_set.splits(), (mode, epochs, lr, run_name),
-                                 gpu_training, refused)
-    return train_classes
+@errors_in_progress("train_classes", N_OUTPUTS)
+def train_classes(ctx: AppContext, class_names: str, pictures_1=None, pictures_2=None, pictures_3=None,
+                  pictures_4=None, pictures_5=None, pictures_6=None, pictures_7=None, pictures_8=None,
+                  pictures_9=None, pictures_10=None, mode: str = "probe", epochs: int | None = None,
+                  lr: float | None = None, run_name: str = "", request: gr.Request = None):
+    """Train on class_names (separated by commas) with pictures_i the files of class i; refused pictures
+    are named in the progress text and the others are used."""
+    groups = [pictures_1, pictures_2, pictures_3, pictures_4, pictures_5, pictures_6, pictures_7, pictures_8,
+              pictures_9, pictures_10]
+    class_set, refused = classbuilder.class_set_from_files(class_names, groups, ctx.sessions.limits)
+    yield from class_set_run(ctx, request, class_set.splits(), (mode, epochs, lr, run_name), refused)
 
 
-def onnx_exporter(sessions: Sessions):
-    """The /export_onnx event: a run's checkpoint files plus its ONNX file."""
-    @user_errors("export_onnx", model_arg=0)
-    def export_onnx(model: str, request: gr.Request):
-        """safetensors + JSON + ONNX of one of this session's runs (torch.onnx traces it: some seconds)."""
-        if not model:
-            return gr.skip()
-        checkpoint = sessions.run(model, request.session_hash).checkpoint
-        return [*checkpoint_files(checkpoint), str(export_checkpoint(checkpoint))]
-    return export_onnx
+@guarded("export_onnx", model_arg=1, timed=False)
+def export_onnx(ctx: AppContext, model: str, request: gr.Request):
+    """safetensors + JSON + ONNX of one of this session's runs (torch.onnx traces it: some seconds)."""
+    if not model:
+        return gr.skip()
+    checkpoint = ctx.sessions.run(model, request.session_hash).checkpoint
+    return [*checkpoint_files(checkpoint), str(export_checkpoint(checkpoint))]
 
 
-def canceller(stops: dict[str, FileFlag]):
-    """The /cancel event of this app."""
-    def cancel_training(request: gr.Request):
-        """Ask this session's run to stop after the current step (the best checkpoint is kept)."""
-        stop = stops.get(request.session_hash)
-        if stop:
-            stop.set()
-        return "Stopping after the current step..."
-    return cancel_training
+def cancel(ctx: AppContext, request: gr.Request):
+    """Ask this session's run to stop after the current step (the best checkpoint is kept)."""
+    stop = ctx.stops.get(request.session_hash)
+    if stop:
+        stop.set()
+    return "Stopping after the current step..."
 
 
 def data_used(archive) -> dict:
@@ -288,37 +270,33 @@ def _results() -> dict:
 
 
 def build(ctx: AppContext) -> None:
-    """The Train tab; a finished run becomes a model and is picked in the Explore tab (ctx.components["model"])."""
-    sessions = Sessions()
+    """The Train tab; a finished run becomes a model and is picked in the Explore tab (ctx.inputs.model)."""
     with gr.Tab("Train"):
-        builder = classbuilder.build(sessions)
+        builder = classbuilder.build(ctx)
         ui = SimpleNamespace(**_settings(ctx.limits, ctx.zoo), **_results())
         found = mistakes.build()
-    _wire(ctx, sessions, builder, ui, found)
+    _wire(ctx, builder, ui, found)
 
 
-def _wire(ctx: AppContext, sessions: Sessions, builder, ui, found) -> None:
+def _wire(ctx: AppContext, builder, ui, found) -> None:
     """Both kinds of run stream into the same outputs (one at a time); the mistakes view follows the last run."""
-    stops: dict[str, FileFlag] = {}  # one cancel flag per browser session
-    outputs = [ui.progress, ui.curves, ui.confusion, ui.wrong, ui.files, ctx.components["model"], found.run,
+    outputs = [ui.progress, ui.curves, ui.confusion, ui.wrong, ui.files, ctx.inputs.model, found.run,
                found.true, found.predicted]
+    mistakes.wire(ctx, found)  # first, so that /mistakes keeps its name (the runs below call it privately too)
     one = {"concurrency_limit": 1, "concurrency_id": "train"}
     then = ([found.run, found.true, found.predicted], [found.gallery, found.caption])
     inputs = [ui.model, ui.data, ui.archive, ui.mode, ui.epochs, ui.batch, ui.lr, ui.budget, ui.per_class,
               ui.run_name]
-    show = mistakes.shower(ctx, sessions)
-    ui.start.click(trainer(ctx, sessions, stops), inputs, outputs, api_name="train", **one) \
+    show = ctx.bind(mistakes.mistakes)
+    ui.start.click(ctx.bind(train), inputs, outputs, api_name="train", **one) \
         .then(show, *then, api_visibility="private", **ctx.shared)
     builder_inputs = [builder.cs_mode, builder.cs_epochs, builder.cs_lr, ui.run_name]
-    builder.cs_train.click(class_trainer(ctx, sessions, stops), builder_inputs, outputs, api_visibility="private",
-                           **one) \
+    builder.cs_train.click(ctx.bind(train_my_classes), builder_inputs, outputs, api_visibility="private", **one) \
         .then(show, *then, api_visibility="private", **ctx.shared)
     api_inputs = [builder.api_names, *builder.api_groups, builder.api_mode, builder.api_epochs, builder.api_lr,
                   builder.api_run_name]
-    builder.api_train.click(api_class_trainer(ctx, sessions, stops), api_inputs, outputs, api_name="train_classes",
-                            **one)
-    ui.cancel.click(canceller(stops), None, ui.progress, api_name="cancel", queue=False)
-    ui.onnx.click(onnx_exporter(sessions), found.run, ui.files, api_name="export_onnx", **ctx.shared)
+    builder.api_train.click(ctx.bind(train_classes), api_inputs, outputs, api_name="train_classes", **one)
+    ui.cancel.click(ctx.bind(cancel), None, ui.progress, api_name="cancel", queue=False)
+    ui.onnx.click(ctx.bind(export_onnx), found.run, ui.files, api_name="export_onnx", **ctx.shared)
     ui.mode.change(lambda m: DEFAULT_LR[m], ui.mode, ui.lr, api_visibility="private", queue=False)
     ui.archive.change(data_used, ui.archive, ui.data, api_visibility="private", queue=False)
-    mistakes.wire(ctx, sessions, found)

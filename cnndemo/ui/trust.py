@@ -8,18 +8,17 @@ import gradio as gr
 import pandas as pd
 
 from cnndemo import BadInputError
-from cnndemo.explain import ExplainSettings, get_method, method_choices, methods
+from cnndemo.explain import get_method, method_choices, methods
 from cnndemo.explain.faithfulness import READING
-from cnndemo.explain.picture import photo_for
 from cnndemo.explain.sanity import WHY_CONVINCING
 from cnndemo.explain.trustviews import RANK_COLUMNS, RANK_WIDTHS, rank_row, strip
-from cnndemo.images import open_image
 from cnndemo.outputs import image_file
 
-from .components import model_choices, model_picker
-from .context import AppContext
+from .common import (DEFAULT_MODEL, class_choices, decoded, explain_settings, follow_model, heat_files,
+                     knows_sentence, loading_progress)
+from .components import model_picker
+from .context import AppContext, guarded
 from .errors import need_image
-from .explore import DEFAULT_MODEL, class_choices, knows_sentence, loading_progress
 
 NO_IMAGE = "Trust uses the Explore tab's image: upload a photo, pick an example or draw a digit there first."
 PREFERRED = ("gradcam", "gradcam_pp", "layercam", "saliency", "guided_backprop", "input_x_gradient")
@@ -37,29 +36,20 @@ def default_methods() -> list[str]:
     return ([name for name in PREFERRED if name in fast] + [n for n in fast if n not in PREFERRED])[:SHOWN]
 
 
-def _settings(method: str, target: str) -> ExplainSettings:
-    """The settings every view of this tab uses (Explore's quicker IG and noise tunnel)."""
-    return ExplainSettings(method=method, target=target or None, ig_steps=16, nt_samples=4)
-
-
-def sider(ctx: AppContext):
-    """The side-by-side event: one heatmap per ticked method, each captioned with what it computes."""
-    @ctx.guarded("trust_grid")
-    def side_by_side(image, name: str, chosen: list[str], target: str = "", progress=gr.Progress()):
-        """(picture, 'label: summary') pairs for the gallery, and a caption naming the class."""
-        if not chosen:
-            raise BadInputError("Tick at least one method to show.")
-        explainer = ctx.cache.get(name, loading_progress(progress))
-        photo = photo_for(open_image(need_image(image, NO_IMAGE)), ctx.zoo.info(name).weights)
-        tiles, lines, view = [], [], None
-        for method in chosen:
-            view = explainer.attribute(image, _settings(method, target))
-            kind = get_method(method)
-            tiles.append((image_file(photo.heat(view.heatmap, 0.5)), kind.label))
-            lines.append(f"- **{kind.label}**: {kind.summary}")
-        note = f"Every map is of **{view.target_name}** (p = {view.probability:.3f}) in {name}."
-        return tiles, note + ("" if ctx.zoo.state(name).trained else UNTRAINED) + "\n\n" + "\n".join(lines)
-    return side_by_side
+@guarded("trust_grid")
+def trust_grid(ctx: AppContext, image, name: str, chosen: list[str], target: str = "", progress=gr.Progress()):
+    """The side-by-side event: one heatmap per ticked method over the picture (the gallery's (picture, 'label')
+    pairs), and a caption naming the class and what each method computes."""
+    if not chosen:
+        raise BadInputError("Tick at least one method to show.")
+    explainer = ctx.cache.get(name, loading_progress(progress))
+    picture = decoded(image, NO_IMAGE)
+    views = [explainer.attribute(picture, explain_settings(method, target)) for method in chosen]
+    kinds = [get_method(method) for method in chosen]
+    tiles = list(zip(heat_files(ctx, picture, name, views), [kind.label for kind in kinds]))
+    lines = [f"- **{kind.label}**: {kind.summary}" for kind in kinds]
+    note = f"Every map is of **{views[-1].target_name}** (p = {views[-1].probability:.3f}) in {name}."
+    return tiles, note + ("" if ctx.zoo.state(name).trained else UNTRAINED) + "\n\n" + "\n".join(lines)
 
 
 def ranked_names(include_slower: bool) -> list[str]:
@@ -67,43 +57,37 @@ def ranked_names(include_slower: bool) -> list[str]:
     return [m.name for m in methods() if include_slower or not m.slow]
 
 
-def ranker(ctx: AppContext):
-    """The /rank_methods event of this app."""
-    @ctx.guarded("rank_methods")
-    def rank_methods(image, name: str, target: str = "", include_slower: bool = False, progress=gr.Progress()):
-        """Every method scored on the image and class, sorted by insertion minus deletion, with its time."""
-        explainer = ctx.cache.get(name, loading_progress(progress))
-        rows = explainer.rank(need_image(image, NO_IMAGE), ranked_names(bool(include_slower)), _settings("gradcam", target))
-        table = [rank_row(get_method(m).label, get_method(m).summary, r, s) for m, r, s in rows]
-        first = rows[0][1]
-        note = (f"{len(rows)} methods scored for **{explainer.class_name(first.target)}** in {name} "
-                f"({sum(s for *_, s in rows):.1f} s in all; maps already made for this picture are reused). "
-                f"Sorted by insertion area minus deletion area. {READING}")
-        return pd.DataFrame(table, columns=RANK_COLUMNS), note + ("" if ctx.zoo.state(name).trained else UNTRAINED)
-    return rank_methods
+@guarded("rank_methods")
+def rank_methods(ctx: AppContext, image, name: str, target: str = "", include_slower: bool = False,
+                 progress=gr.Progress()):
+    """Every method scored on the image and class, sorted by insertion minus deletion, with its time."""
+    explainer = ctx.cache.get(name, loading_progress(progress))
+    rows = explainer.rank(need_image(image, NO_IMAGE), ranked_names(bool(include_slower)),
+                          explain_settings("gradcam", target))
+    table = [rank_row(get_method(m).label, get_method(m).summary, r, s) for m, r, s in rows]
+    first = rows[0][1]
+    note = (f"{len(rows)} methods scored for **{explainer.class_name(first.target)}** in {name} "
+            f"({sum(s for *_, s in rows):.1f} s in all; maps already made for this picture are reused). "
+            f"Sorted by insertion area minus deletion area. {READING}")
+    return pd.DataFrame(table, columns=RANK_COLUMNS), note + ("" if ctx.zoo.state(name).trained else UNTRAINED)
 
 
-def checker(ctx: AppContext):
-    """The /sanity_check event of this app."""
-    @ctx.guarded("sanity_check")
-    def sanity_check(image, name: str, method: str = "gradcam", target: str = "", progress=gr.Progress()):
-        """The strip of heatmaps as the layers are randomised from the output back, and the verdict."""
-        explainer = ctx.cache.get(name, loading_progress(progress))
-        result = explainer.sanity(need_image(image, NO_IMAGE), _settings(method or "gradcam", target))
-        display = explainer.record(image).display
-        verdict = (f"{result.verdict(get_method(result.method).label)} ({len(result.stages) - 1} stages, "
-                   f"{result.seconds:.1f} s; class {explainer.class_name(result.target)}.)  \n{WHY_CONVINCING}")
-        return image_file(strip(display, result)), verdict + ("" if ctx.zoo.state(name).trained else UNTRAINED)
-    return sanity_check
+@guarded("sanity_check")
+def sanity_check(ctx: AppContext, image, name: str, method: str = "gradcam", target: str = "",
+                 progress=gr.Progress()):
+    """The strip of heatmaps as the layers are randomised from the output back, and the verdict."""
+    explainer = ctx.cache.get(name, loading_progress(progress))
+    result = explainer.sanity(need_image(image, NO_IMAGE), explain_settings(method or "gradcam", target))
+    display = explainer.record(image).display
+    verdict = (f"{result.verdict(get_method(result.method).label)} ({len(result.stages) - 1} stages, "
+               f"{result.seconds:.1f} s; class {explainer.class_name(result.target)}.)  \n{WHY_CONVINCING}")
+    return image_file(strip(display, result)), verdict + ("" if ctx.zoo.state(name).trained else UNTRAINED)
 
 
-def follow(ctx: AppContext):
-    """The event after the model changes: its classes for the class picker and what it knows."""
-    def followed(name: str):
-        """Class choices (blank: top-1) and one sentence about the model."""
-        classes = tuple(ctx.zoo.info(name).classes)
-        return gr.update(choices=class_choices(classes, []), value=""), knows_sentence(ctx, name)
-    return followed
+def trust_model(ctx: AppContext, name: str):
+    """The event after the model changes: its classes for the class picker (blank: top-1) and what it knows."""
+    classes = tuple(ctx.zoo.info(name).classes)
+    return gr.update(choices=class_choices(classes, []), value=""), knows_sentence(ctx, name)
 
 
 def _top(ctx: AppContext) -> dict:
@@ -160,20 +144,20 @@ def _sanity() -> dict:
 
 def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     """Follow Explore's image and model; one button per check."""
-    image, explore_model = ctx.components["image"], ctx.components["model"]
+    image, explore_model = ctx.inputs.image, ctx.inputs.model
     image.change(lambda path: path, image, ui.shown, api_visibility="private", queue=False)
-    explore_model.change(lambda name: gr.update(choices=model_choices(ctx.zoo), value=name), explore_model,
-                         ui.model, api_visibility="private", queue=False)
-    gr.on(None, follow(ctx), ui.model, [ui.target, ui.knows], api_visibility="private", queue=False)
-    ui.show.click(sider(ctx), [image, ui.model, ui.chosen, ui.target], [ui.gallery, ui.grid_note], **ctx.private)
-    ui.score.click(ranker(ctx), [image, ui.model, ui.target, ui.include_slower], [ui.table, ui.rank_note],
-                   api_name="rank_methods", **ctx.shared)
-    ui.check.click(checker(ctx), [image, ui.model, ui.method, ui.target], [ui.strip, ui.verdict],
+    explore_model.change(ctx.bind(follow_model), explore_model, ui.model, api_visibility="private", queue=False)
+    gr.on(None, ctx.bind(trust_model), ui.model, [ui.target, ui.knows], api_visibility="private", queue=False)
+    ui.show.click(ctx.bind(trust_grid), [image, ui.model, ui.chosen, ui.target], [ui.gallery, ui.grid_note],
+                  **ctx.private)
+    ui.score.click(ctx.bind(rank_methods), [image, ui.model, ui.target, ui.include_slower],
+                   [ui.table, ui.rank_note], api_name="rank_methods", **ctx.shared)
+    ui.check.click(ctx.bind(sanity_check), [image, ui.model, ui.method, ui.target], [ui.strip, ui.verdict],
                    api_name="sanity_check", **ctx.shared)
 
 
 def build(ctx: AppContext) -> None:
-    """The Trust tab; it explains the Explore tab's image (ctx.components["image"]) with Explore's model."""
+    """The Trust tab; it explains the Explore tab's image (ctx.inputs.image) with Explore's model."""
     with gr.Tab("Trust"):
         gr.Markdown(INTRO)
         parts = {**_top(ctx), **_grid(), **_ranking(), **_sanity()}
