@@ -1,6 +1,9 @@
-"""Shared fixtures: the Blocks app launched once on a free local port (gradio is imported only when asked for)."""
+"""Shared fixtures: the Blocks app launched once on a free local port (gradio is imported only when asked for),
+Explore and Learn alone in a smaller app, and a headless Chromium page at projector size for the browser tests."""
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -34,6 +37,25 @@ def served():
     demo = launch(app.build_demo())
     try:
         yield demo
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def learn_served():
+    """Explore and Learn alone in one app (Learn follows Explore's image and model), and its context."""
+    gr = pytest.importorskip("gradio")
+    from cnndemo.ui import explore, learn
+    from cnndemo.ui.context import AppContext
+
+    ctx = AppContext()
+    with gr.Blocks() as demo:
+        explore.build(ctx)
+        learn.build(ctx)
+        demo.queue()
+    launch(demo)
+    try:
+        yield demo, ctx
     finally:
         demo.close()
 
@@ -80,3 +102,66 @@ def shared_test_pictures(dataset: str, per_class: int) -> list:
     grey = test.images.shape[1] == 1
     return [(Image.fromarray(im[0].numpy() if grey else im.permute(1, 2, 0).numpy()), int(c))
             for im, c in zip(test.images, test.labels)]
+
+
+# ---------- the browser tests ----------
+VIEWPORT = {"width": 1280, "height": 720}  # a classroom projector
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def find_chromium() -> str | None:
+    """$CNNDEMO_CHROMIUM, Debian's /usr/bin/chromium, or a chromium on PATH."""
+    for candidate in (os.environ.get("CNNDEMO_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def page_url(served) -> str:
+    """The address a module's browser page opens: the whole app (a module may override this fixture)."""
+    return served.local_url
+
+
+@pytest.fixture(scope="module")
+def page(page_url):
+    """A headless Chromium page at projector size on page_url; skipped without playwright or Chromium."""
+    sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: no browser to drive")
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium found (apt-get install chromium, or set CNNDEMO_CHROMIUM)")
+    with sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(60_000)
+        page.goto(page_url)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> Path:
+    """Where the browser tests' screenshots go: $CNNDEMO_ARTIFACTS/browser (never committed), else a temporary
+    folder."""
+    folder = Path(os.environ.get("CNNDEMO_ARTIFACTS") or tmp_path_factory.mktemp("browser")) / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def top_label(page) -> str:
+    """The most probable class Explore's Predictions panel shows (its first line after the panel's label)."""
+    lines = [t.strip() for t in page.locator("#predictions").inner_text().splitlines()]
+    return next(t for t in lines if t and t != "Predictions")
+
+
+def explain(page) -> None:
+    """Press Explore's Explain and wait until every step has finished (a heatmap caption, no progress timer)."""
+    busy = "(s) => /\\d\\.\\ds/.test(document.querySelector(s).innerText)"  # a component's timer: '0.3s'
+    page.get_by_role("button", name="Explain").click()
+    page.wait_for_function(f"() => ({busy})('#predictions')", timeout=15_000)
+    page.wait_for_function(f"() => !['#predictions', '#heatmap', '#heat-caption'].some({busy})"
+                           " && document.querySelector('#heat-caption').innerText.includes('for')", timeout=120_000)

@@ -3,69 +3,14 @@ example: predictions, layer switch, Grad-CAM, all of image, predictions and heat
 (a one-epoch run whose curves update, then a second run cancelled). Screenshots go to $CNNDEMO_ARTIFACTS."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
+from conftest import VIEWPORT, explain, top_label
+
 pytestmark = pytest.mark.slow
-VIEWPORT = {"width": 1280, "height": 720}  # a classroom projector
 CAT = re.compile(r"cat|tabby|tiger|egyptian|persian|siamese|lynx", re.I)
-def top_label(page) -> str:
-    """The most probable class the Predictions panel shows (its first line after the panel's label)."""
-    lines = [t.strip() for t in page.locator("#predictions").inner_text().splitlines()]
-    return next(t for t in lines if t and t != "Predictions")
-
-
-def explain(page) -> None:
-    """Press Explain and wait until every step has finished (a heatmap caption, no progress timer left)."""
-    busy = "(s) => /\\d\\.\\ds/.test(document.querySelector(s).innerText)"  # a component's timer: '0.3s'
-    page.get_by_role("button", name="Explain").click()
-    page.wait_for_function(f"() => ({busy})('#predictions')", timeout=15_000)
-    page.wait_for_function(f"() => !['#predictions', '#heatmap', '#heat-caption'].some({busy})"
-                           " && document.querySelector('#heat-caption').innerText.includes('for')", timeout=120_000)
-
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def find_chromium() -> str | None:
-    """$CNNDEMO_CHROMIUM, Debian's /usr/bin/chromium, or a chromium on PATH."""
-    for candidate in (os.environ.get("CNNDEMO_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("CNNDEMO_ARTIFACTS") or tmp_path_factory.mktemp("browser")) / "browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def page(served):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install playwright): no browser to drive")
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip("no Chromium found (apt-get install chromium, or set CNNDEMO_CHROMIUM)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(60_000)
-        page.goto(served.local_url)
-        try:
-            yield page
-        finally:
-            browser.close()
 
 
 def _number(page, label: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_browser import artifacts, explain, page, top_label  # noqa: F401  (fixtures and helpers)
+from conftest import explain, top_label
 from test_ui_train import pictures
 
 pytestmark = pytest.mark.slow
@@ -17,7 +17,7 @@ def add_uploads(page, class_name: str, files: list[str]) -> None:
     page.locator("#class-status").get_by_text(f"Added {len(files)} pictures to {class_name}").wait_for(timeout=60_000)
 
 
-def test_two_classes_from_uploads_train_and_open_in_explore(page, artifacts, tmp_path):  # noqa: F811
+def test_two_classes_from_uploads_train_and_open_in_explore(page, artifacts, tmp_path):
     reds, blues = pictures(tmp_path, 0, 6, 21), pictures(tmp_path, 2, 6, 22)
     page.get_by_role("tab", name="Train").click()
     page.get_by_label("Class names").fill("red, blue")
@@ -47,7 +47,7 @@ def test_two_classes_from_uploads_train_and_open_in_explore(page, artifacts, tmp
     assert top_label(page).startswith("blue")
 
 
-def test_a_sketch_joins_a_class(page, artifacts):  # noqa: F811
+def test_a_sketch_joins_a_class(page, artifacts):
     page.get_by_role("tab", name="Train").click()
     page.locator("#class-builder").first.get_by_role("radio", name="red", exact=True).check()
     page.locator("#class-builder").first.get_by_role("tab", name="Sketch").click()

@@ -9,29 +9,12 @@ gradio = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
 
 from cnndemo.explain import hooks_left  # noqa: E402
-from cnndemo.ui import explore, learn as learn_tab  # noqa: E402
-from cnndemo.ui.context import AppContext  # noqa: E402
-
-from conftest import launch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def learn_app():
-    ctx = AppContext()
-    with gradio.Blocks() as demo:
-        explore.build(ctx)
-        learn_tab.build(ctx)
-        demo.queue()
-    launch(demo)
-    try:
-        yield demo, ctx
-    finally:
-        demo.close()
-
-
-@pytest.fixture(scope="module")
-def lclient(learn_app):
-    return Client(learn_app[0].local_url, verbose=False)
+def lclient(learn_served):
+    """A gradio_client Client of conftest's Explore-and-Learn app."""
+    return Client(learn_served[0].local_url, verbose=False)
 
 
 def test_the_four_endpoints_are_named(lclient):
@@ -48,8 +31,8 @@ def test_diagram_returns_the_svg_and_every_block(lclient):
     assert rows["layer1.0"][3] == "residual block" and rows["fc"][5] == 5130  # parameters of Linear(512, 10)
 
 
-def test_conv_step_equals_the_activation_the_model_computes(lclient, learn_app, cat):
-    _, ctx = learn_app
+def test_conv_step_equals_the_activation_the_model_computes(lclient, learn_served, cat):
+    _, ctx = learn_served
     text, figure, numbers = lclient.predict(cat, "lenet5", "cn1", 4, 0, 27, api_name="/conv_step")
     explainer = ctx.cache.get("lenet5")
     x = explainer.record(cat["path"]).x
