@@ -25,7 +25,6 @@ from cnndemo.explain.trustviews import faithfulness_figure
 from cnndemo.models import layer_names
 from cnndemo.outputs import image_file
 
-from .common import DEFAULT_MODEL  # noqa: F401  (re-exported: the model the app opens on, read here by callers)
 from .common import class_choices, decoded, explain_settings, heat_files, knows_sentence, loading_progress
 from .components import SafeSketchpad, drawing_pixels
 from .context import AppContext, guarded
