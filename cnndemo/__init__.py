@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from .errors import BadInputError, WeightsUnavailableError
-# Imported eagerly so that the name cnndemo.summary is this function from the start: a submodule imported
-# later would otherwise replace it with the module object.
-from .summary import summary
+from .layertable import summary
 
 __version__ = "0.1.0"
 __all__ = ["BadInputError", "WeightsUnavailableError", "summary", "__version__"]

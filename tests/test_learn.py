@@ -271,7 +271,7 @@ def test_inception_view_branches_and_reduction_saving():
 
 @pytest.mark.slow
 def test_googlenet_inception_saving_matches_torchinfo():
-    from cnndemo.summary import summary
+    from cnndemo.layertable import summary
     model = models.get_model("googlenet")
     view = learn.block_view(model, torch.randn(1, 3, 224, 224), "inception3a")
     rows = {r.name: r for r in summary(model, (3, 224, 224)).rows}

@@ -1,17 +1,13 @@
-"""The UI-free pieces the tabs show: the Train view model fed by a real (tiny) run, its figures, the formula text."""
+"""The UI-free pieces the tabs show: the Train view model fed by a real (tiny) run, and its figures."""
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 from cnndemo.data import Splits, TensorData
 from cnndemo.figures import confusion_figure, curves_figure
-from cnndemo.summary import first_conv_worked, formulas_text
 from cnndemo.train import TrainConfig, train
 from cnndemo.train.view import MAX_MISTAKES, TrainView
 
@@ -77,27 +73,3 @@ def test_curves_figure_draws_one_line_per_curve():
     fig = curves_figure(steps, [])
     loss, acc = fig.axes
     assert [list(line.get_xdata()) for line in loss.get_lines()] == [[1, 2, 3]] and not acc.get_lines()
-
-
-def _numbers(text: str) -> list[int]:
-    """Every '= N' result in a formula text, in order."""
-    return [int(n.replace(",", "")) for n in re.findall(r"= ([\d,]+)", text)]
-
-
-def test_first_conv_worked_matches_the_real_layer():
-    from cnndemo.models import get_model, model_info
-    model, info = get_model("alexnet_cifar"), model_info("alexnet_cifar")
-    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-    out = conv(torch.zeros(1, *info.input_size))
-    size, params = _numbers(first_conv_worked(model, info))
-    assert size == out.shape[-1] and params == sum(p.numel() for p in conv.parameters())
-    assert first_conv_worked(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), info) == ""
-
-
-def test_formulas_text_numbers_are_the_real_layers():
-    alexnet_first = nn.Conv2d(3, 64, 11, stride=4, padding=2)
-    one_by_one, dense = nn.Conv2d(1024, 10, 1), nn.Linear(1024 * 8 * 8, 10, bias=False)
-    size, params, fc, conv = _numbers(formulas_text())
-    assert size == alexnet_first(torch.zeros(1, 3, 256, 256)).shape[-1]
-    assert params == sum(p.numel() for p in alexnet_first.parameters())
-    assert fc == dense.weight.numel() and conv == sum(p.numel() for p in one_by_one.parameters())

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnndemo.errors import BadInputError
-from cnndemo.summary import Window, window_text
+from cnndemo.convmath import Window, window_text
 
 LIMITS = {"size": (1, 32), "kernel": (1, 11), "stride": (1, 8), "padding": (0, 8), "dilation": (1, 5)}
 

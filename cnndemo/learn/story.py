@@ -66,8 +66,8 @@ def _result(name: str) -> str | None:
 
 @functools.lru_cache(maxsize=64)
 def story_row(name: str) -> StoryRow:
-    """One row, computed from the model (depth from a shape-only trace, totals from cnndemo.summary)."""
-    from cnndemo.summary import summary
+    """One row, computed from the model (depth from a shape-only trace, totals from cnndemo.layertable)."""
+    from cnndemo.layertable import summary
     from cnndemo.zoo import registry_info
 
     info = registry_info(name)

@@ -15,7 +15,7 @@ import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
 from cnndemo.explain.guard import ModelGuard, logits_of
-from cnndemo.summary import Window, window_of_op
+from cnndemo.convmath import Window, window_of_op
 
 from .kinds import OP_KINDS, container_kind, leaf_kind
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from cnndemo.summary import first_conv_worked, formulas_text, summary
+from cnndemo.convmath import first_conv_worked, formulas_text
+from cnndemo.layertable import summary
 
 from .components import model_choices, model_picker
 from .context import AppContext
