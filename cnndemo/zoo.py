@@ -9,10 +9,9 @@ from pathlib import Path
 import torch.nn as nn
 
 from .errors import BadInputError, WeightsUnavailableError
-from .models import get_model, list_models, load_checkpoint, model_info
-from .models._registry import ModelInfo
+from .models import ModelInfo, get_model, list_models, load_checkpoint, model_info
 from .models.download import Progress
-from .models.spec import CheckpointFile, Readiness, WeightsKind
+from .models.weights import CheckpointFile, Readiness, WeightsKind
 
 RUN_PREFIX = "run: "
 ORDER = (Readiness.READY, Readiness.DOWNLOAD, Readiness.UNTRAINED)

@@ -241,8 +241,8 @@ def test_training_budget_is_capped_by_the_server_limit():
 def test_googlenet_is_fed_at_the_size_its_checkpoint_was_tested_at(client, cat):
     """The CIFAR GoogLeNet ends its progressive resizing at 24 px; the app must feed it what it was measured on."""
     from cnndemo import checkpoints
-    from cnndemo.models.weights import shipped_checkpoint
-    side = checkpoints.read_meta(shipped_checkpoint("googlenet_cifar"))["input_size"][1]
+    from cnndemo.models.weights import shipped_path
+    side = checkpoints.read_meta(shipped_path("googlenet_cifar"))["input_size"][1]
     _, header, _ = client.predict(cat, "googlenet_cifar", "stem", api_name="/feature_maps")
     assert f"(1, 192, {side}, {side})" in header, header
 

@@ -400,7 +400,7 @@ def test_playground_refuses_impossible_settings(args, words):
 
 def test_story_reads_the_sidecars_and_computes_the_rest():
     from cnndemo import checkpoints
-    from cnndemo.models.spec import shipped_path
+    from cnndemo.models.weights import shipped_path
     rows = learn.story(["lenet5", "efficientnet_lite0", "resnet18_cifar"])
     assert [r.model for r in rows] == ["lenet5", "resnet18_cifar", "efficientnet_lite0"]  # by year
     lenet, resnet, lite = rows

@@ -6,13 +6,13 @@ import torch
 import torch.nn as nn
 
 from cnndemo import catalog, checkpoints
-from cnndemo.models import Readiness, WeightsSpec, _registry, download, get_model, model_info, register, spec
-from cnndemo.models.spec import SHIPPED
+from cnndemo.models import Readiness, WeightsSpec, download, get_model, model_info, register, registry
+from cnndemo.models.weights import SHIPPED
 from cnndemo.zoo import Zoo
 
 
 def test_shipped_checkpoint_trained_at_another_size_sets_the_input_size(tmp_path, monkeypatch):
-    monkeypatch.setattr(spec, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr("cnndemo.models.weights.SHIPPED_DIR", tmp_path)
     assert Zoo().info("mnist_cnn").input_size == model_info("mnist_cnn").input_size == (1, 28, 28)
     torch.manual_seed(0)
     checkpoints.save(get_model("mnist_cnn"), tmp_path / "mnist_cnn", {"arch": "mnist_cnn", "input_size": [1, 20, 20]})
@@ -23,7 +23,7 @@ def test_shipped_checkpoint_trained_at_another_size_sets_the_input_size(tmp_path
 
 
 def test_a_checkpoint_at_the_registry_size_changes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(spec, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr("cnndemo.models.weights.SHIPPED_DIR", tmp_path)
     checkpoints.save(get_model("mnist_cnn"), tmp_path / "mnist_cnn", {"arch": "mnist_cnn", "input_size": [1, 28, 28]})
     assert Zoo().info("mnist_cnn") == model_info("mnist_cnn")
 
@@ -43,8 +43,8 @@ class Tiny(nn.Module):
 @pytest.fixture
 def throwaway(tmp_path, monkeypatch):
     """Two models registered for this test only: one with a shipped checkpoint (written here), one without weights."""
-    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))  # the registry is restored afterwards
-    monkeypatch.setattr(spec, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the registry is restored afterwards
+    monkeypatch.setattr("cnndemo.models.weights.SHIPPED_DIR", tmp_path)
     layers = dict(family="Test", cam_layer="conv", feature_layers=("conv",), head_layer="fc", note="throwaway")
     register(name="zz_trained", weights=WeightsSpec.of(catalog.MNIST, SHIPPED), **layers)(Tiny)
     register(name="aa_untrained", weights=WeightsSpec.of(catalog.MNIST), **layers)(Tiny)

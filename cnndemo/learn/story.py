@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from cnndemo.models import list_models, model_info
-from cnndemo.models.spec import WeightsKind
+from cnndemo.models.weights import WeightsKind
 
 # family -> (year published, the idea it introduced); the order is the story's
 FAMILIES = {
