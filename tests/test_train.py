@@ -351,7 +351,7 @@ def test_a_stop_before_the_first_step_is_a_cancel_with_nothing_kept(tmp_path):
     assert msgs[-1]["reason"] == "cancelled" and msgs[-1]["checkpoint"] is None
 
 
-# ---------- results a class can trust: counts, intervals, warnings, per-mode learning rates, run names ----------
+# ---------- what a run tells: counts, intervals, warnings, per-mode learning rates, run names ----------
 
 def shapes_small(per_class: int = 60, test_per_class: int = 4) -> Splits:
     """A few shapes pictures (the offline built-in set): colour, 32x32."""
@@ -374,34 +374,11 @@ def test_every_message_carries_counts_intervals_and_warnings(tmp_path):
     assert meta["recipe"]["run_name"] == "Class 4B, first try" and meta["recipe"]["lr"] == 3e-3
 
 
-def test_a_small_test_set_and_colour_on_a_grey_model_are_said(tmp_path):
-    from cnndemo.train import MIN_TEST_IMAGES, run_warnings
-    small = shapes_small(test_per_class=2)  # 10 test pictures
-    warnings = run_warnings("lenet5_mnist", small)
-    assert len(warnings) == 2
-    assert "Only 10 test pictures" in warnings[0] and str(MIN_TEST_IMAGES) in warnings[0]
-    assert "in colour but lenet5_mnist reads grey 28x28" in warnings[1]
-    assert run_warnings("lenet5", small) == warnings[:1]
-    grey = Splits(*(TensorData(d.images.float().mean(1, keepdim=True).expand(-1, 3, -1, -1).to(torch.uint8),
-                               d.labels, d.classes) for d in (small.train, shapes_small(test_per_class=4).test)))
-    assert run_warnings("lenet5_mnist", grey) == []  # grey pictures in three channels are not colour
+def test_a_run_carries_its_warnings(tmp_path):
+    from cnndemo.train import run_warnings
+    small = shapes_small(test_per_class=2)  # 10 test pictures, colour on a grey model: two warnings
     done = run(config(tmp_path, model="lenet5_mnist", dataset="shapes"), small)[-1]
-    assert done["warnings"] == warnings
-
-
-def test_wilson_interval_is_scipys_and_sane_at_the_edges():
-    import math
-    from cnndemo.train import wilson_interval
-    z = 1.959963984540054
-    for k, n in ((6, 6), (0, 10), (45, 50), (3, 7)):
-        p = k / n
-        centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        lo, hi = wilson_interval(k, n)
-        assert lo == pytest.approx(max(0.0, centre - half / (1 + z * z / n)), abs=1e-9)
-        assert hi == pytest.approx(min(1.0, centre + half / (1 + z * z / n)), abs=1e-9)
-        assert lo <= p <= hi
-    assert wilson_interval(6, 6)[0] < 0.62  # "100 %" on 6 pictures: could be 61 %
-    assert wilson_interval(0, 0) == (0.0, 1.0)
+    assert len(done["warnings"]) == 2 and done["warnings"] == run_warnings("lenet5_mnist", small)
 
 
 @pytest.mark.parametrize("mode", ["scratch", "finetune", "probe"])

@@ -11,7 +11,7 @@ from .diagram import Block, block_rows, block_tree, diagram_svg, find, visible, 
 from .filters import FiltersView, first_filters
 from .ideas import HeadView, head_text, head_view, stacked_3x3
 from .playground import Playground, playground
-from .shapes import LayerRow, field_text, row_formula, shape_trace
+from .shapetrace import LayerRow, field_text, row_formula, shape_trace
 from .softmax import SoftmaxRow, SoftmaxView, softmax_text, softmax_view
 from .story import FAMILIES, StoryRow, story, story_models
 from .trace import Call, Field, Step, Trace, Tracer, merge, shape_model, trace

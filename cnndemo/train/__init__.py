@@ -1,5 +1,5 @@
 """Training: a generator-based trainer, evaluation, the run's settings, the device it computes on, frozen-feature
-caching, confusion-cell look-up (mistakes) and the figures that make a small test set's result trustworthy."""
+caching, confusion-cell look-up (mistakes) and the caveats beside a run's numbers (intervals, warnings)."""
 from .config import CLASS_SET_RECIPE, DEFAULT_LR, SHAPES_RECIPE, TrainConfig, command_line, recipe
 from .device import device_name, pick_device
 from .evaluate import evaluate, evaluate_checkpoint
@@ -7,7 +7,7 @@ from .features import FeatureCache
 from .loop import RunState, StopReason, train
 from .mistakes import Cell, checkpoint_mistakes, confusion_cell, mistakes, predictions
 from .parts import build_model
-from .trust import MIN_TEST_IMAGES, run_warnings, wilson_interval
+from .caveats import MIN_TEST_IMAGES, run_warnings, wilson_interval
 
 __all__ = ["CLASS_SET_RECIPE", "Cell", "DEFAULT_LR", "FeatureCache", "MIN_TEST_IMAGES", "RunState", "SHAPES_RECIPE",
            "StopReason", "TrainConfig", "build_model", "checkpoint_mistakes", "command_line", "confusion_cell",

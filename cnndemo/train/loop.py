@@ -24,7 +24,7 @@ from .device import autocast, channels_last, cpu_threads, device_name, pick_devi
 from .evaluate import evaluate
 from .features import FeatureBatches, FeatureCache
 from .parts import batch_spec, build_model, dataset_label, loss_of, make_optimizer, make_schedule, save_checkpoint
-from .trust import accuracy_interval, run_warnings
+from .caveats import accuracy_interval, run_warnings
 
 __all__ = ["Run", "RunState", "StopReason", "build_model", "load_data", "loss_of", "train"]
 

@@ -1,4 +1,5 @@
-"""Results a class can trust: how sure an accuracy on few test pictures is, and warnings a run should show."""
+"""The caveats beside a run's numbers: how sure an accuracy on few test pictures is (its Wilson interval), and the
+warnings a run should show (a test set too small, colour averaged away on a grey model)."""
 from __future__ import annotations
 
 import torch
