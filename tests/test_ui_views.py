@@ -8,7 +8,7 @@ from PIL import Image
 
 from cnndemo.data import Splits, TensorData
 from cnndemo.figures import confusion_figure, curves_figure
-from cnndemo.train import TrainConfig, train
+from cnndemo.train import Done, Epoch, Step, TrainConfig, train
 from cnndemo.train.view import MAX_MISTAKES, TrainView
 
 
@@ -32,10 +32,10 @@ def test_train_view_follows_the_run_to_its_end(run):
         view.update(message)
     done = messages[-1]
     line, curves, confusion, wrong, files = view.outputs()
-    assert done["kind"] == "done" and done["reason"] in line
-    assert f"{100 * done['metrics']['test_acc']:.2f} %" in line
-    steps = [m for m in messages if m["kind"] == "step"]
-    assert [p["value"] for p in view.steps if p["curve"] == "train loss"] == [m["loss"] for m in steps]
+    assert isinstance(done, Done) and done.reason in line
+    assert f"{100 * done.metrics['test_acc']:.2f} %" in line
+    steps = [m for m in messages if isinstance(m, Step)]
+    assert [p["value"] for p in view.steps if p["curve"] == "train loss"] == [m.loss for m in steps]
     assert [p["epoch"] for p in view.epochs] == [1, 1, 2, 2]
     assert confusion is not None and files is None  # the files come from the tab once the run is registered
     assert [len(ax.get_lines()) for ax in curves.axes] == [2, 2]  # train and test loss; train and test accuracy
@@ -43,10 +43,10 @@ def test_train_view_follows_the_run_to_its_end(run):
 
 def test_mistakes_are_the_real_test_images_with_their_true_and_predicted_class(run):
     data, messages = run
-    last = [m for m in messages if m["kind"] == "epoch"][-1]
+    last = [m for m in messages if isinstance(m, Epoch)][-1]
     view = TrainView(data)
     view.update(last)
-    expected = last["misclassified"][:MAX_MISTAKES]
+    expected = last.misclassified[:MAX_MISTAKES]
     assert len(view.wrong) == len(expected) > 0
     for (path, caption), (i, true, predicted) in zip(view.wrong, expected):
         assert np.array_equal(np.asarray(Image.open(path)), data.test.images[i, 0].numpy())
@@ -55,10 +55,10 @@ def test_mistakes_are_the_real_test_images_with_their_true_and_predicted_class(r
 
 def test_step_line_shows_progress_and_speed(run):
     data, messages = run
-    step = next(m for m in messages if m["kind"] == "step")
+    step = next(m for m in messages if isinstance(m, Step))
     view = TrainView(data)
     view.update(step)
-    assert view.line.startswith(f"step {step['step']}/{step['steps_total']} ") and f"{step['loss']:.3f}" in view.line
+    assert view.line.startswith(f"step {step.step}/{step.steps_total} ") and f"{step.loss:.3f}" in view.line
 
 
 def test_confusion_figure_labels_every_class():
