@@ -398,6 +398,13 @@ def test_playground_refuses_impossible_settings(args, words):
         learn.playground(*args)
 
 
+def test_playground_outcome_shows_the_refusal_alone():
+    text, result = learn.playground_outcome(3, 3, 2, 0, 1)
+    assert result.out == 1 and result.formula in text
+    text, result = learn.playground_outcome(3, 7, 2, 0, 1)  # the setting: a 7x7 kernel on 3x3
+    assert result is None and "does not fit" in text and "out =" not in text and text.count("does not fit") == 1
+
+
 def test_story_reads_the_sidecars_and_computes_the_rest():
     from cnndemo import checkpoints
     from cnndemo.models.spec import shipped_path

@@ -249,10 +249,9 @@ def first_and_last(ctx: AppContext):
 
 @user_errors("playground")
 def play(size: int, kernel: int, stride: int, padding: int, dilation: int):
-    """The playground: output size with the formula filled in, and the sliding window drawn."""
-    result = learn.playground(size, kernel, stride, padding, dilation)
-    return f"`{result.formula}`: a {size}x{size} input gives a {result.out}x{result.out} output.", \
-        playground_figure(result)
+    """The playground: output size with the formula filled in and the window drawn, or the refusal alone."""
+    text, result = learn.playground_outcome(size, kernel, stride, padding, dilation)
+    return text, playground_figure(result) if result else None
 
 
 @user_errors("story")
