@@ -89,7 +89,7 @@ def test_learn_on_the_image_shows_the_block_and_the_softmax(page, shots):
     assert page.locator("#learn-block-maps img").count() >= 3
     page.locator("#learn-block-maps").scroll_into_view_if_needed()
     page.screenshot(path=shots / "learn-block.png")
-    page.get_by_text("5. First-layer filters and softmax").click()
+    page.get_by_text("4. First-layer filters and softmax").click()
     softmax = page.get_by_text(re.compile(r"sum of e\^z over all [\d,]+ classes"))
     softmax.wait_for(timeout=60_000)
     softmax.scroll_into_view_if_needed()

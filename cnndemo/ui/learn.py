@@ -258,10 +258,7 @@ def play(size: int, kernel: int, stride: int, padding: int, dilation: int):
 def tell_story():
     """The story table and chart, LeNet to EfficientNet."""
     rows = learn.story()
-    table = pd.DataFrame([{"year": r.year, "model": r.model, "family": r.family, "depth": r.depth,
-                           "parameters": f"{r.params:,}", "multiply-adds": f"{r.mult_adds:,}",
-                           "accuracy here": r.accuracy, "idea introduced": r.idea} for r in rows])
-    return table, story_figure(rows)
+    return pd.DataFrame(learn.story_table(rows)), story_figure(rows)
 
 
 # ---------- layout ----------
@@ -280,7 +277,7 @@ def _inputs(ctx: AppContext) -> dict:
 
 def _diagram_section() -> dict:
     """1. The diagram with its depth slider and block picker, the block view beside it."""
-    with gr.Accordion("1. Architecture diagram and 3. what each block introduced", open=True):
+    with gr.Accordion("1. Architecture diagram and what each block introduced", open=True):
         with gr.Row():
             depth = gr.Slider(1, 4, value=1, step=1, label="Depth shown (1 = top level)")
             block = gr.Dropdown(label="Block: opens it in the diagram and shows it on your image",
@@ -321,22 +318,22 @@ def _conv_section() -> dict:
 
 
 def _other_sections() -> dict:
-    """4. Shape trace, 5. filters and softmax, 6. playground, 7. story."""
-    with gr.Accordion("4. Shape trace and receptive field", open=False):
+    """3. Shape trace, 4. filters and softmax, 5. playground, 6. story."""
+    with gr.Accordion("3. Shape trace and receptive field", open=False):
         trace_table = gr.Dataframe(interactive=False)
-    with gr.Accordion("5. First-layer filters and softmax", open=False):
+    with gr.Accordion("4. First-layer filters and softmax", open=False):
         filters_md = gr.Markdown()
         filters = gr.Image(label="Kernels and their feature maps", interactive=False)
         softmax_md = gr.Markdown()
         softmax_table = gr.Dataframe(interactive=False)
-    with gr.Accordion("6. Playground: kernel, stride, padding, dilation", open=False):
+    with gr.Accordion("5. Playground: kernel, stride, padding, dilation", open=False):
         with gr.Row():
             sliders = [gr.Slider(lo, hi, value=v, step=1, label=label) for label, lo, hi, v in (
                 ("Input size", 1, 16, 7), ("Kernel size", 1, 7, 3), ("Stride", 1, 4, 1), ("Padding", 0, 4, 0),
                 ("Dilation", 1, 3, 1))]
         play_md = gr.Markdown()
         play_plot = gr.Plot()
-    with gr.Accordion("7. The story: LeNet to EfficientNet", open=False):
+    with gr.Accordion("6. The story: LeNet to EfficientNet", open=False):
         story_btn = gr.Button("Tell the story (computes each model's totals once)")
         story_table = gr.Dataframe(interactive=False)
         story_plot = gr.Plot()
