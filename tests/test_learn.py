@@ -4,15 +4,18 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from cnndemo import learn, models
 from cnndemo.errors import BadInputError
 from cnndemo.explain import hooks_left
 from cnndemo.learn.kinds import COLOURS
-from cnndemo.learn.figures import conv_step_figure, playground_figure, story_figure
+from cnndemo.learn.figures import (TILE, TITLE_PX, _font, _map_rgb, _wrap, conv_step_figure, playground_figure,
+                                   story_figure)
 from cnndemo.learn.story import depth_story, model_depth
 
 from conftest import text_clashes
@@ -350,6 +353,35 @@ def test_shape_trace_formulas_give_the_real_sizes():
 
 
 # ---- filters, softmax, playground, story ----
+def _find_tile(picture: np.ndarray, tile: np.ndarray) -> tuple[int, int] | None:
+    """Where tile sits in picture (top-left corner), or None."""
+    h, w = tile.shape[:2]
+    for y in range(picture.shape[0] - h + 1):
+        for x in np.flatnonzero((picture[y, : picture.shape[1] - w + 1] == tile[0, 0]).all(axis=1)):
+            if np.array_equal(picture[y:y + h, x:x + w], tile):
+                return y, int(x)
+    return None
+
+
+def test_block_maps_are_projector_sized_channels_under_a_title():
+    model, x = models.get_model("googlenet_cifar").eval(), torch.randn(1, 3, 32, 32)
+    view = learn.block_view(model, x, "a3")
+    branch = view.branches[0]
+    assert branch.name == "branch 1: Conv2d 1x1" and min(branch.maps.shape[:2]) >= 2 * TILE >= 320
+    real = hooked(model, x, ["a3.block1"])["a3.block1"][1][0].numpy()
+    for c in range(4):  # each of the first 4 channels is in the picture at TILE x TILE, pixels kept as pixels
+        enlarged = np.asarray(Image.fromarray(_map_rgb(real[c])).resize((TILE, TILE), Image.Resampling.NEAREST))
+        where = _find_tile(branch.maps, enlarged)
+        assert where is not None and where[0] >= 2 * 22, c  # below a title of at least two lines
+
+
+def test_tile_titles_wrap_inside_the_picture():
+    font = _font(TITLE_PX)
+    text = "branch 3: Conv2d 1x1 -> Conv2d 3x3 -> Conv2d 3x3: channels 0-3 of 32, 32x32 each (own colour scale)"
+    lines = _wrap(text, font, 2 * TILE)
+    assert " ".join(lines) == text and len(lines) > 1 and all(font.getlength(line) <= 2 * TILE for line in lines)
+
+
 def test_first_filters_are_the_weights_and_the_maps():
     model, x = models.get_model("alexnet_cifar"), torch.randn(1, 3, 32, 32)
     view = learn.first_filters(model, x, limit=16)

@@ -1,17 +1,21 @@
 """Pictures for the Learn views: matplotlib figures (no pyplot state) and small numpy images with labels."""
 from __future__ import annotations
 
+import functools
 import math
 
 import matplotlib
 import numpy as np
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from cnndemo.explain.render import colorize
 
 NUMBERS_UP_TO = 25  # kernels of up to 5x5 taps get their numbers written in
+TILE = 176  # px per map or kernel: at least 160 on a 1280x720 projector, where these pictures show at their size
+TITLE_PX, CAPTION_PX = 17, 15  # text heights in the tile pictures, readable from the back of a classroom
 
 
 def conv_step_figure(step, rows: int = 3) -> Figure:
@@ -63,22 +67,15 @@ def _numbers(ax, data: np.ndarray, title: str, padded: np.ndarray | None) -> Non
     ax.set_yticks([])
 
 
-def filters_image(weight: np.ndarray, maps: np.ndarray, limit: int = 32, tile: int = 56) -> np.ndarray:
-    """Each first-layer kernel as a small picture next to its feature map for this image, with channel numbers."""
+def filters_image(weight: np.ndarray, maps: np.ndarray, limit: int = 12, tile: int = TILE) -> np.ndarray:
+    """Each first-layer kernel as a picture next to its feature map for this image, both captioned."""
     n = min(limit, weight.shape[0])
-    cols = min(8, n)
-    rows = math.ceil(n / cols)
-    cell_w, cell_h = 2 * tile + 12, tile + 16
-    canvas = Image.new("RGB", (cols * cell_w, rows * cell_h), "white")
-    draw = ImageDraw.Draw(canvas)
-    for i in range(n):
-        x, y = (i % cols) * cell_w, (i // cols) * cell_h
-        canvas.paste(Image.fromarray(_kernel_rgb(weight[i])).resize((tile, tile), Image.Resampling.NEAREST),
-                     (x + 2, y + 14))
-        canvas.paste(Image.fromarray(_map_rgb(maps[i])).resize((tile, tile), Image.Resampling.NEAREST),
-                     (x + tile + 6, y + 14))
-        draw.text((x + 2, y + 1), f"channel {i}", fill="black")
-    return np.asarray(canvas)
+    tiles = [t for i in range(n)
+             for t in ((f"kernel {i}", _kernel_rgb(weight[i])), (f"its map {i}", _map_rgb(maps[i])))]
+    colours = "as colours: the weight on red, green, blue; grey 0" if weight.shape[1] == 3 else "red +, blue -"
+    title = (f"The first {n} of {weight.shape[0]} kernels ({weight.shape[2]}x{weight.shape[3]}, {colours}), "
+             f"each next to the map it gives on this image ({maps.shape[1]}x{maps.shape[2]}, bright: strong)")
+    return tile_grid(title, tiles, per_row=6, tile=tile)
 
 
 def _kernel_rgb(kernel: np.ndarray) -> np.ndarray:
@@ -97,19 +94,51 @@ def _map_rgb(fmap: np.ndarray) -> np.ndarray:
     return colorize((fmap - lo) / (hi - lo) if hi > lo else np.zeros_like(fmap), "viridis")
 
 
-def maps_image(act: np.ndarray, limit: int = 8, tile: int = 64, label: str = "", per_row: int = 4) -> np.ndarray:
-    """The first channels of one activation (C x H x W) in a grid, numbered, enlarged with nearest-neighbour."""
+def maps_image(act: np.ndarray, title: str = "", limit: int = 4, tile: int = TILE, per_row: int = 2) -> np.ndarray:
+    """The first channels of one activation (C x H x W), each captioned with its number, under a title that says
+    what they are (a vector is shown as 1x1 maps)."""
     act = act.reshape(-1, 1, 1) if act.ndim == 1 else act
     n = min(limit, act.shape[0])
-    cols = min(per_row, n)
-    rows = math.ceil(n / cols)
-    canvas = Image.new("RGB", (cols * (tile + 4) + 4, rows * (tile + 18)), "white")
+    about = f"channels 0-{n - 1} of {act.shape[0]}, {act.shape[1]}x{act.shape[2]} each (own colour scale)"
+    tiles = [(f"channel {i}", _map_rgb(act[i])) for i in range(n)]
+    return tile_grid(f"{title}: {about}" if title else about, tiles, per_row, tile)
+
+
+def tile_grid(title: str, tiles: list[tuple[str, np.ndarray]], per_row: int, tile: int = TILE) -> np.ndarray:
+    """Pictures enlarged (nearest neighbour, so pixels stay pixels) to tile x tile, each under its caption, in a
+    grid under a wrapped title; the text is large enough to read on a projector."""
+    cols = max(1, min(per_row, len(tiles)))
+    rows = math.ceil(len(tiles) / cols)
+    gap, cap, line = 10, 24, 22
+    width = cols * (tile + gap) + gap
+    lines = _wrap(title, _font(TITLE_PX), width - 2 * gap)
+    head = 8 + line * len(lines)
+    canvas = Image.new("RGB", (width, head + rows * (cap + tile + gap)), "white")
     draw = ImageDraw.Draw(canvas)
-    for i in range(n):
-        x, y = 4 + (i % cols) * (tile + 4), (i // cols) * (tile + 18)
-        canvas.paste(Image.fromarray(_map_rgb(act[i])).resize((tile, tile), Image.Resampling.NEAREST), (x, y + 16))
-        draw.text((x, y + 2), f"{label}c{i}", fill="black")
+    for k, text in enumerate(lines):
+        draw.text((gap, 6 + line * k), text, fill="black", font=_font(TITLE_PX))
+    for i, (caption, rgb) in enumerate(tiles):
+        x, y = gap + (i % cols) * (tile + gap), head + (i // cols) * (cap + tile + gap)
+        draw.text((x, y + 2), caption, fill="black", font=_font(CAPTION_PX))
+        canvas.paste(Image.fromarray(rgb).resize((tile, tile), Image.Resampling.NEAREST), (x, y + cap))
     return np.asarray(canvas)
+
+
+@functools.lru_cache(maxsize=4)
+def _font(px: int) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans (shipped with matplotlib, so no system font is needed) at px pixels."""
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), px)
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """text broken into lines no wider than width pixels (a single word longer than that keeps its own line)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
 
 
 def playground_figure(result) -> Figure:

@@ -287,7 +287,7 @@ def _diagram_section() -> dict:
                 svg = gr.HTML(elem_id="learn-diagram")
             with gr.Column(scale=2):
                 block_md = gr.Markdown()
-                block_maps = gr.Gallery(label="Channel maps of each branch (first 8 channels)", columns=2,
+                block_maps = gr.Gallery(label="Channel maps of each branch (first 4 channels)", columns=1,
                                         elem_id="learn-block-maps", object_fit="contain", height="auto",
                                         preview=False)
                 block_table = gr.Dataframe(label="Block numbers", interactive=False, visible=False)
