@@ -323,7 +323,7 @@ def _other_sections() -> dict:
         trace_table = gr.Dataframe(interactive=False)
     with gr.Accordion("4. First-layer filters and softmax", open=False):
         filters_md = gr.Markdown()
-        filters = gr.Image(label="Kernels and their feature maps", interactive=False)
+        filters = gr.Image(label="Kernels and their feature maps", interactive=False, elem_id="learn-filters")
         softmax_md = gr.Markdown()
         softmax_table = gr.Dataframe(interactive=False)
     with gr.Accordion("5. Playground: kernel, stride, padding, dilation", open=False):
