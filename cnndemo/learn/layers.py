@@ -103,7 +103,8 @@ def _choice(block: Block, first: int, last: int, n: int, sizes: dict[int, str], 
     else:
         where = f"Stages {first}-{last or n} of {n}{' and the head' if last == HEAD else ''} ({size}, {part})"
     what = KIND_TEXT.get(block.kind, block.kind)
-    return LayerChoice(block.name, block.kind, first, last, n, size, part, f"{where} · {what} {count} — {block.name}")
+    label = f"{where} · {what} {count} — {block.name}"
+    return LayerChoice(block.name, block.kind, first, last, n, size, part, label)
 
 
 def _part(stage: int, n: int) -> str:
