@@ -11,6 +11,8 @@ from cnndemo.figures import confusion_figure, curves_figure
 from cnndemo.train import Done, Epoch, Step, TrainConfig, train
 from cnndemo.train.view import MAX_MISTAKES, TrainView
 
+from conftest import text_clashes
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
@@ -66,6 +68,23 @@ def test_confusion_figure_labels_every_class():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog"]
     assert np.array_equal(ax.images[0].get_array(), [[3, 1], [0, 4]])
+
+
+def test_confusion_figure_writes_every_count_in_its_cell_legibly():
+    classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    matrix = np.random.default_rng(0).integers(0, 1000, (10, 10))
+    fig = confusion_figure(matrix.tolist(), classes)
+    ax = fig.axes[0]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert cells == {(i, j): f"{v:,}" for (i, j), v in np.ndenumerate(matrix)}  # row: true, column: predicted
+    assert min(t.get_fontsize() for t in ax.texts) >= 10 and text_clashes(fig) == []
+    assert f"{np.trace(matrix):,} of {matrix.sum():,}" in ax.get_title()
+
+
+def test_one_epoch_points_with_equal_values_get_labels_that_do_not_clash():
+    steps = [{"step": s, "value": 1 / s, "curve": "train loss"} for s in (1, 2, 3)]
+    epochs = [{"epoch": 1, "value": 0.6, "curve": c} for c in ("train accuracy", "test accuracy")]
+    assert text_clashes(curves_figure(steps, epochs)) == []
 
 
 def test_curves_figure_draws_one_line_per_curve():

@@ -21,7 +21,7 @@ from cnndemo.explain.picture import colorbar, model_view, photo_for
 from cnndemo.explain.render import tensor_display
 from cnndemo.explain.trustviews import curves_figure
 from cnndemo.images import open_image
-from cnndemo.models import layer_names
+from cnndemo.learn.layers import layer_choices
 from cnndemo.outputs import image_file
 
 from .components import SafeImage, SafeSketchpad, drawing_pixels, model_picker
@@ -161,9 +161,9 @@ def model_watcher(ctx: AppContext):
 
 def choices_for(ctx: AppContext, name: str, model) -> tuple:
     """Layer, CAM layer and class choices and the 'what it knows' sentence of one model."""
-    info, layers = ctx.zoo.info(name), layer_names(model)
-    others = [n for n in layers if n not in info.feature_layers]
-    return (gr.update(choices=list(info.feature_layers) + others, value=info.feature_layers[0]),
+    info = ctx.zoo.info(name)
+    layers = layer_choices(info)  # forward order, by stage, readable names beside the code names
+    return (gr.update(choices=layers, value=info.feature_layers[0]),
             gr.update(choices=layers, value=info.cam_layer),
             gr.update(choices=class_choices(tuple(info.classes), []), value=""),
             knows_sentence(ctx, name))
