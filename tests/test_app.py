@@ -327,6 +327,48 @@ def test_a_drawing_goes_straight_to_a_digits_model():
     assert label["1"] == max(label.values()), label  # the stroke is read as a one
 
 
+def test_a_drawing_goes_to_the_shipped_digits_model_whatever_another_session_trained(tmp_path):
+    """Issue 21: once anyone had trained on MNIST, a fresh session's drawing went to that run, which its own
+    picker did not list ('... is not in the list of choices'); now it goes to the best shipped digits model."""
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import input_chooser
+    from test_zoo import _digits_run
+    ctx = AppContext()
+    ctx.zoo.add_run(_digits_run(tmp_path), "lenet mnist lesson #168ffa", owner="another session")
+    _, model, *_, note = input_chooser(ctx)("sketch", _drawn_digit(), None, DEFAULT_MODEL)
+    assert model["value"] == ctx.zoo.best("mnist") and not model["value"].startswith("run: ")
+    assert f"goes to **{model['value']}**, the best digits model here (99." in note
+
+
+def test_a_drawing_goes_to_a_run_only_when_the_student_picked_it(tmp_path):
+    """The Train tab puts a finished run in Explore's picker; a drawing still goes to the shipped model (the run
+    got 75 %) until the student picks the run by hand."""
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import input_chooser
+    from test_zoo import _digits_run
+    ctx = AppContext()
+    run = ctx.zoo.add_run(_digits_run(tmp_path), "my digits #1", owner="me")
+    choose = input_chooser(ctx)
+    _, model, *_, note = choose("sketch", _drawn_digit(), None, run)
+    assert model["value"] == ctx.zoo.best("mnist") and f"pick {run} in the Model list" in note
+    assert choose("sketch", _drawn_digit(), None, run, run)[1]["value"] == run  # picked by hand
+    assert choose("sketch", _drawn_digit(), None, "mnist_cnn")[1]["value"] == "mnist_cnn"  # a shipped one picked
+
+
+def test_the_pickers_that_follow_explore_list_this_sessions_runs_only(tmp_path):
+    from types import SimpleNamespace
+
+    from cnndemo.ui.components import FollowModel
+    from cnndemo.ui.context import AppContext
+    from test_zoo import _digits_run
+    ctx = AppContext()
+    run = ctx.zoo.add_run(_digits_run(tmp_path), "mine #2", owner="me")
+    follow = FollowModel(ctx.zoo)
+    mine = follow(run, SimpleNamespace(session_hash="me"))
+    assert mine["value"] == run and run in [n for _, n in mine["choices"]]
+    assert run not in [n for _, n in follow(DEFAULT_MODEL, SimpleNamespace(session_hash="you"))["choices"]]
+
+
 def test_a_drawing_saved_as_a_file_enters_through_the_safe_loader(tmp_path):
     """Explore's sketchpad hands on the drawing's file undecoded: a PNG drawing works, a hostile one gets a sentence."""
     import gradio as gr

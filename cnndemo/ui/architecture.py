@@ -9,7 +9,7 @@ import pandas as pd
 
 from cnndemo.summary import first_conv_worked, formulas_text, summary
 
-from .components import model_choices, model_picker
+from .components import FollowModel, model_picker
 from .context import AppContext
 from .explore import DEFAULT_MODEL
 
@@ -47,7 +47,6 @@ def build(ctx: AppContext) -> None:
         gr.Markdown(formulas_text())
     explore_model = ctx.components["model"]
     # the choices come along: a run trained in the Train tab joins the pickers while the page is open
-    explore_model.change(lambda name: gr.update(choices=model_choices(ctx.zoo), value=name), explore_model, model,
-                         api_visibility="private", queue=False)
+    explore_model.change(FollowModel(ctx.zoo), explore_model, model, api_visibility="private", queue=False)
     # triggers=None: on page load and whenever the picker changes, by hand or following Explore
     gr.on(None, architect(ctx), model, [table, totals], api_name="architecture", **ctx.shared)

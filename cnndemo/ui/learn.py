@@ -16,7 +16,7 @@ from cnndemo.learn.figures import conv_step_figure, playground_figure, story_fig
 from cnndemo.learn.kinds import COMPOSITE
 from cnndemo.outputs import image_file
 
-from .components import SafeImage
+from .components import FollowModel, SafeImage
 from .context import AppContext
 from .errors import need_image, user_errors
 from .explore import DEFAULT_MODEL
@@ -352,8 +352,7 @@ def _follow_explore(ctx: AppContext, ui: SimpleNamespace) -> None:
     model, image = ctx.components.get("model"), ctx.components.get("image")
     if model is not None:
         # the choices come along: a run trained in the Train tab joins the picker (else "not in the choices")
-        model.change(lambda name: gr.update(choices=ctx.zoo.choices(), value=name), model, ui.model,
-                     api_visibility="private")
+        model.change(FollowModel(ctx.zoo), model, ui.model, api_visibility="private")
     if image is not None:
         image.change(_as_picture, image, ui.image, api_visibility="private")
 
