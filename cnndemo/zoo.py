@@ -27,6 +27,7 @@ class WeightsState:
 
     trained: bool
     status: str
+    problem: str = ""  # one sentence when loading should have given trained weights and did not (e.g. offline)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,11 @@ class Zoo:
         recorded = self.info(name).weights.metrics()
         return recorded.test_acc if recorded else None
 
+    def problem(self, name: str) -> str:
+        """One sentence when loading name failed to get the trained weights it should have had (a failed or
+        impossible download, a damaged file); '' otherwise."""
+        return self.state(name).problem
+
     def best(self, dataset: str) -> str | None:
         """The registry model with trained weights here for dataset that recorded the best test accuracy (a
         session's runs are used only when picked), or None when there is none."""
@@ -122,7 +128,9 @@ class Zoo:
             self._remember(name, WeightsState(True, info.weights.status()))
         except (WeightsUnavailableError, BadInputError) as err:
             model = get_model(name)
-            self._remember(name, WeightsState(False, f"untrained (random weights): {err}"))
+            expected = info.weights.readiness() is not Readiness.UNTRAINED  # weights were here or downloadable
+            problem = f"{name} runs with random weights: {str(err).rstrip('.')}." if expected else ""
+            self._remember(name, WeightsState(False, f"untrained (random weights): {err}", problem))
         return model, info
 
     def _remember(self, name: str, state: WeightsState) -> None:

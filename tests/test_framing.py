@@ -110,6 +110,7 @@ def test_the_box_is_drawn_on_the_photo_and_said_in_a_sentence():
     drawn = boxed(picture, Box(100, 50, 200, 150))
     assert drawn.shape == (200, 400, 3) and tuple(drawn[50, 150]) == (255, 215, 0)  # the yellow edge
     assert drawn[10, 10].max() < 100 and tuple(drawn[100, 150]) == (200, 200, 200)  # outside dimmed, inside not
+    assert (boxed(picture, Box.whole(400, 200)) == 200).all()  # no crop: the photo as it is
     assert "100x100 px square" in framing_note(Box(100, 50, 200, 150), (400, 200), FRAMER)
     assert "whole 400x200 photo" in framing_note(Box.whole(400, 200), (400, 200), FRAMER)
 

@@ -147,6 +147,7 @@ class FramedRow:
     row: CompareRow  # top 3 and Grad-CAM on the picture the model was given
     box: Box  # that picture's place in the photo (the whole photo for a model that takes its own centre crop)
     seen: np.ndarray  # uint8: the model's input de-normalised, each input pixel a block
+    parameters: int = 0  # the loaded model's parameter count
 
     @property
     def name(self) -> str:
@@ -183,15 +184,18 @@ def framed_compare(cache, picture, names: list[str], box: Box, target: str | Non
         explainer = cache.get(name, progress)
         given, where = (cropped, box) if wants_framing(explainer.info.weights) else (img, whole)
         [row] = cache.compare(given, [name], target=target, progress=progress)
-        rows.append(FramedRow(row, where, seen_picture(explainer, given)))
+        count = sum(p.numel() for p in explainer.model.parameters())
+        rows.append(FramedRow(row, where, seen_picture(explainer, given), count))
     return rows
 
 
 def boxed(picture, box: Box, max_side: int = MAX_SIDE) -> np.ndarray:
-    """The photo at display size with the crop box drawn on it and the rest dimmed."""
+    """The photo at display size with the crop box drawn on it and the rest dimmed (no box: the whole photo)."""
     img = open_image(picture).convert("RGB")
     clamped = box.clamped(*img.size)
     photo = Photo.of(img, clamped.as_tuple(), max_side)
+    if clamped == Box.whole(*img.size):
+        return photo.pixels
     out = Image.fromarray(photo.outside_dimmed())
     width = max(2, round(max(photo.size) / 150))  # visible on a projector at any display size
     left, top, right, bottom = photo.box

@@ -34,6 +34,7 @@ def architect(ctx: AppContext):
         rows = [[r.name, r.type, str(r.output_shape), f"{r.params:,}", f"{r.mult_adds:,}"] for r in s.rows]
         totals = (f"**{name}: {s.total_params:,} parameters**, {s.total_mult_adds:,} multiply-adds, "
                   f"{s.params_mb:.2f} MB of weights  \n{info.note}  \n{first_conv_worked(explainer.model, info)}")
+        totals += f"  \n{ctx.zoo.problem(name)}" if ctx.zoo.problem(name) else ""  # a download that failed here
         return pd.DataFrame(rows, columns=COLUMNS), totals
     return architecture
 

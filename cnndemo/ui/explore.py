@@ -40,8 +40,9 @@ def method_label(name: str) -> str:
 
 
 def knows_sentence(ctx: AppContext, name: str) -> str:
-    """One sentence: what this model knows (its classes and input size), from its weights spec."""
-    return f"{name} {ctx.zoo.info(name).weights.describe()}."
+    """One sentence: what this model knows (its classes and input size), from its weights spec; or why it runs
+    with random weights when loading failed to get them (e.g. a download offline)."""
+    return ctx.zoo.problem(name) or f"{name} {ctx.zoo.info(name).weights.describe()}."
 
 
 def loading_progress(progress: gr.Progress):

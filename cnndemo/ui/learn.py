@@ -240,7 +240,8 @@ def first_and_last(ctx: AppContext):
         with explainer.lock:
             filters = learn.first_filters(explainer.model, rec.x)
         view = learn.softmax_view(rec.logits, explainer.info.classes)
-        note = "" if ctx.zoo.state(name).trained else "  \n_Random weights: these probabilities mean nothing yet._"
+        note = "" if ctx.zoo.state(name).trained else \
+            f"  \n_Random weights: these probabilities mean nothing yet._ {ctx.zoo.problem(name)}".rstrip()
         rows = readable([dataclasses.asdict(r) for r in view.rows])
         caption = f"First convolution **{filters.layer}**: each kernel (left) and its feature map here (right)."
         return image_file(filters.image), caption, learn.softmax_text(view) + note, rows
