@@ -140,7 +140,7 @@ def test_same_scale_caption_and_colour_bar(client, cat):
 def test_compare_two_models(client, cat):
     gallery, table, boxed, seen, note = client.predict(cat, ["vgg11_cifar", "resnet18_cifar"], api_name="/compare")
     assert len(gallery) == 2 and [r[0] for r in table["data"]] == ["vgg11_cifar", "resnet18_cifar"]
-    assert [tile["caption"] for tile in seen] == ["vgg11_cifar sees 32x32 pixels", "resnet18_cifar sees 32x32 pixels"]
+    assert [tile["caption"] for tile in seen] == ["vgg11_cifar: 32x32", "resnet18_cifar: 32x32"]
     assert "only 10 classes (airplane" in note and "yellow box" in note and Path(boxed).is_file()
     assert "on the crop" in gallery[1]["caption"]
     untrained, trained = table["data"]
@@ -158,7 +158,7 @@ def test_compare_opens_on_ready_models_in_historical_order():
     ctx = AppContext()
     ticked = ready_names(ctx)
     years = [FAMILIES[ctx.zoo.info(n).family][0] for n in ticked]
-    assert years == sorted(years)  # one model per family and data set: an ImageNet form joins once it is here
+    assert years == sorted(years)  # one colour model per family and data set: an ImageNet form joins once here
     assert len({(ctx.zoo.info(n).family, ctx.zoo.info(n).dataset) for n in ticked}) == len(ticked)
     assert all(ctx.zoo.readiness(n) is Readiness.READY for n in ticked) and DEFAULT_MODEL in ticked
     offered = {n for _, n in compare_choices(ctx)}

@@ -99,12 +99,6 @@ def test_the_crop_is_what_makes_the_difference_on_a_far_object(cache):
     assert _right(cache, picture, Box.whole(*picture.size), "horse") <= 2  # squeezed whole: a few dots of horse
 
 
-def test_on_a_close_up_the_crop_is_no_worse_than_the_whole_photo(cache):
-    cat = example_image("chelsea (cat)")
-    whole = _right(cache, cat, Box.whole(*cat.size), "cat")
-    assert _right(cache, cat, object_box(cache.get(FRAMER), cat), "cat") >= whole
-
-
 def test_the_box_is_drawn_on_the_photo_and_said_in_a_sentence():
     picture = Image.new("RGB", (400, 200), (200, 200, 200))
     drawn = boxed(picture, Box(100, 50, 200, 150))

@@ -58,12 +58,12 @@ def _choice_label(ctx: AppContext, entry) -> str:
 
 
 def ready_names(ctx: AppContext) -> list[str]:
-    """The models Compare ticks when it opens: for each family of the story and each data set, its first ready
-    model (an ImageNet form joins its CIFAR-10 twin once its weights are here)."""
+    """The models Compare ticks when it opens: for each family of the story and each data set of colour photos,
+    its first ready model (an ImageNet form joins its CIFAR-10 twin once its weights are here)."""
     firsts: dict[tuple[str, str], str] = {}
     for _, name in compare_choices(ctx):
         info = ctx.zoo.info(name)
-        if info.family in FAMILIES:
+        if info.family in FAMILIES and info.input_size[0] == 3:  # a photo lesson: the grey digit models wait
             firsts.setdefault((info.family, info.dataset), name)
     return list(firsts.values())
 
@@ -131,7 +131,7 @@ def _tile(ctx: AppContext, picture, framed: FramedRow) -> tuple[str, str]:
 def _seen(framed: FramedRow) -> tuple[str, str]:
     """One 'what it sees' tile: the model's input, one block per input pixel."""
     size = framed.row.attribution.display.shape
-    return image_file(framed.seen), f"{framed.name} sees {size[1]}x{size[0]} pixels"
+    return image_file(framed.seen), f"{framed.name}: {size[1]}x{size[0]}"
 
 
 def _count(n: int) -> str:
@@ -201,8 +201,8 @@ def build(ctx: AppContext) -> None:
         gallery = gr.Gallery(label="Grad-CAM per architecture", columns=4, object_fit="contain",
                              height="100%",  # its rows' own height: "auto" would cap it and scroll
                              elem_id="compare-gallery")
-        seen = gr.Gallery(label="What each model sees (its input, one block per pixel)", columns=7,
-                          object_fit="contain", height="auto", elem_id="compare-seen")
+        seen = gr.Gallery(label="What each model sees (its input in pixels, one block per pixel)", columns=8,
+                          object_fit="contain", height="100%", elem_id="compare-seen")
         table = gr.Dataframe(interactive=False)
     image = ctx.components["image"]
     image.change(lambda path: path, image, shown, api_visibility="private", queue=False)
