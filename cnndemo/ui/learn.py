@@ -16,7 +16,7 @@ from cnndemo.learn.figures import conv_step_figure, playground_figure, story_fig
 from cnndemo.learn.kinds import COMPOSITE
 from cnndemo.outputs import image_file
 
-from .components import SafeImage
+from .components import FollowModel, SafeImage
 from .context import AppContext
 from .errors import need_image, user_errors
 from .explore import DEFAULT_MODEL
@@ -240,7 +240,8 @@ def first_and_last(ctx: AppContext):
         with explainer.lock:
             filters = learn.first_filters(explainer.model, rec.x)
         view = learn.softmax_view(rec.logits, explainer.info.classes)
-        note = "" if ctx.zoo.state(name).trained else "  \n_Random weights: these probabilities mean nothing yet._"
+        note = "" if ctx.zoo.state(name).trained else \
+            f"  \n_Random weights: these probabilities mean nothing yet._ {ctx.zoo.problem(name)}".rstrip()
         rows = readable([dataclasses.asdict(r) for r in view.rows])
         caption = f"First convolution **{filters.layer}**: each kernel (left) and its feature map here (right)."
         return image_file(filters.image), caption, learn.softmax_text(view) + note, rows
@@ -348,8 +349,7 @@ def _follow_explore(ctx: AppContext, ui: SimpleNamespace) -> None:
     model, image = ctx.components.get("model"), ctx.components.get("image")
     if model is not None:
         # the choices come along: a run trained in the Train tab joins the picker (else "not in the choices")
-        model.change(lambda name: gr.update(choices=ctx.zoo.choices(), value=name), model, ui.model,
-                     api_visibility="private")
+        model.change(FollowModel(ctx.zoo), model, ui.model, api_visibility="private")
     if image is not None:
         image.change(_as_picture, image, ui.image, api_visibility="private")
 

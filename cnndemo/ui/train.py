@@ -94,11 +94,12 @@ def log_training(message: Message, run: str, model: str, device: str | None) -> 
     return device
 
 
-def offer_run(ctx: AppContext, checkpoint: str, label: str) -> tuple[list[str], dict, str]:
-    """Register a finished run as a model (fresh in the cache): its files, the Explore picker on it, its name."""
-    name = ctx.zoo.add_run(checkpoint, label)
+def offer_run(ctx: AppContext, checkpoint: str, label: str, key: str | None = None) -> tuple[list[str], dict, str]:
+    """Register a finished run as a model of session key (fresh in the cache): its files, the Explore picker on
+    it, its name."""
+    name = ctx.zoo.add_run(checkpoint, label, owner=key)
     ctx.cache.drop(name)  # never serve an earlier model under this name
-    return checkpoint_files(checkpoint), gr.update(choices=model_choices(ctx.zoo), value=name), name
+    return checkpoint_files(checkpoint), gr.update(choices=model_choices(ctx.zoo, key), value=name), name
 
 
 def checkpoint_files(checkpoint: str) -> list[str]:
@@ -132,7 +133,7 @@ class Streamer:
 
     def _finish(self, checkpoint: str) -> None:
         """Offer the model in Explore, keep the run for this session, point the mistakes view at it."""
-        self.view.files, explore, name = offer_run(self.ctx, checkpoint, run_label(self.config))
+        self.view.files, explore, name = offer_run(self.ctx, checkpoint, run_label(self.config), self.key)
         record = RunRecord(name, checkpoint, self.data.test, name.removeprefix("run: "))
         self.sessions.add_run(self.key, record)
         self.extra = (explore, *mistakes.picker_updates(self.sessions, self.key, record, self.matrix))
