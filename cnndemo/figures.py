@@ -8,6 +8,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+MAX_COUNTED = 30  # classes up to which every cell's count is written in (beyond, the digits would not fit)
+
 
 @dataclass(frozen=True)
 class Curve:
@@ -31,7 +33,7 @@ class Panel:
     xlim: tuple[float, float] | None = None
     ylim: tuple[float, float] | None = None
     whole_x: bool = False  # integer ticks on x (no step 2.5 or epoch 1.5)
-    notes: tuple[tuple[str, float, float], ...] = ()  # (text, x, y) written just right of a point
+    notes: tuple[tuple[str, float, float], ...] = ()  # (text, x, y) written right of a point, stacked by y
 
 
 def line_figure(panels: list[Panel], size: tuple[float, float], text_size: float | None = None) -> Figure:
@@ -59,8 +61,10 @@ def _draw(ax, panel: Panel, text_size: float | None) -> None:
         ax.set_xlim(*panel.xlim)
     if panel.ylim:
         ax.set_ylim(*panel.ylim)
-    for text, x, y in panel.notes:
-        ax.annotate(text, (x, y), fontsize=8, xytext=(6, 0), textcoords="offset points", va="center")
+    ranked = sorted(panel.notes, key=lambda note: -note[2])
+    for k, (text, x, y) in enumerate(ranked):  # one note a line below the other, highest first: equal y cannot clash
+        ax.annotate(text, (x, y), fontsize=8, xytext=(8, 12 * ((len(ranked) - 1) / 2 - k)),
+                    textcoords="offset points", va="center")
     if panel.curves:
         ax.legend(fontsize=small or 8, loc="best")
 
@@ -91,12 +95,24 @@ def _curves(points: list[dict], x: str) -> tuple[Curve, ...]:
 
 
 def confusion_figure(matrix: list[list[int]], classes) -> Figure:
-    """A labelled confusion-matrix heat map (rows: true class, columns: predicted)."""
-    fig = Figure(figsize=(5, 4.2), tight_layout=True)
+    """The confusion matrix (rows: true class, columns: predicted) with the count of test images in every cell."""
+    counts = np.asarray(matrix)
+    n = len(classes)
+    side = min(9.0, 2.6 + 0.6 * n)
+    fig = Figure(figsize=(side + 0.8, side), layout="constrained")
     ax = fig.add_subplot()
-    ax.imshow(np.asarray(matrix), cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(classes)), classes, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.imshow(counts, cmap="Blues", vmin=0)
+    font = 11 if n <= 10 else 9 if n <= 16 else 7
+    if n <= MAX_COUNTED:
+        dark = 0.55 * max(int(counts.max()), 1)  # white ink on the darkest cells
+        for (i, j), v in np.ndenumerate(counts):
+            ax.text(j, i, f"{v:,}", ha="center", va="center", fontsize=font, color="white" if v > dark else "black")
+    ticks = 10 if n <= 10 else 8
+    ax.set_xticks(range(n), classes, rotation=90, fontsize=ticks)
+    ax.set_yticks(range(n), classes, fontsize=ticks)
+    ax.set_xlabel("predicted class", fontsize=10)
+    ax.set_ylabel("true class", fontsize=10)
+    right = int(np.trace(counts))
+    ax.set_title(f"{right:,} of {int(counts.sum()):,} test images on the diagonal (right)"
+                 + ("" if n <= MAX_COUNTED else "; too many classes to write each count"), fontsize=10)
     return fig

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from cnndemo.data import BatchSpec, ClassSet, to_input
 from cnndemo.models import has_weights
-from cnndemo.train import CLASS_SET_RECIPE, FeatureCache, build_model, train
+from cnndemo.train import CLASS_SET_RECIPE, FeatureCache, Start, build_model, train
 from cnndemo.train.features import model_fingerprint, picture_digests
 
 SPEC = BatchSpec((3, 16, 16), (0.5,) * 3, (0.5,) * 3)
@@ -113,12 +113,12 @@ def test_a_second_class_set_run_makes_no_forward_over_old_pictures(tmp_path):
         return model
     cs = grown_set(5)
     first = list(train(cfg, cs.splits(), model=counted_model(), features=cache))
-    assert sum(seen) == 10 and first[-1]["reason"] == "completed"
-    assert first[-1]["metrics"]["test_acc"] == 1.0  # red against blue, on frozen ImageNet features
+    assert sum(seen) == 10 and first[-1].reason == "completed"
+    assert first[-1].metrics["test_acc"] == 1.0  # red against blue, on frozen ImageNet features
     cs.add("red", [tinted(50, 0), tinted(51, 0)])
     cs.add("blue", [tinted(150, 2)])
     seen.clear()
     second = list(train(cfg, cs.splits(), model=counted_model(), features=cache))
     assert sum(seen) == 3 and cache.forwards == 13  # the three new pictures only
-    start = next(m for m in second if m["kind"] == "start")
-    assert start["n_train"] + start["n_test"] == 13 and start["mode"] == "probe"
+    start = next(m for m in second if isinstance(m, Start))
+    assert start.n_train + start.n_test == 13 and start.mode == "probe"

@@ -9,11 +9,12 @@ import weakref
 import gradio as gr
 import pandas as pd
 
-from cnndemo.summary import first_conv_worked, formulas_text, summary
+from cnndemo.convmath import first_conv_worked, formulas_text
+from cnndemo.layertable import summary
 
-from .common import DEFAULT_MODEL, follow_model
+from .common import DEFAULT_MODEL
 from .components import model_picker
-from .context import AppContext, guarded
+from .context import AppContext, follow_model, guarded
 
 COLUMNS = ["layer", "type", "output shape", "parameters", "mult-adds"]
 # every page load asks for one: the summary is kept per loaded model, and goes when the cache drops the model
@@ -31,6 +32,7 @@ def architecture(ctx: AppContext, name: str):
     rows = [[r.name, r.type, str(r.output_shape), f"{r.params:,}", f"{r.mult_adds:,}"] for r in s.rows]
     totals = (f"**{name}: {s.total_params:,} parameters**, {s.total_mult_adds:,} multiply-adds, "
               f"{s.params_mb:.2f} MB of weights  \n{info.note}  \n{first_conv_worked(explainer.model, info)}")
+    totals += f"  \n{ctx.zoo.problem(name)}" if ctx.zoo.problem(name) else ""  # a download that failed here
     return pd.DataFrame(rows, columns=COLUMNS), totals
 
 

@@ -15,7 +15,7 @@ from cnndemo.images import open_image
 from cnndemo.outputs import photo_file
 from cnndemo.zoo import Zoo
 
-from .components import SafeImage, model_choices, model_picker
+from .components import SafeImage, model_picker
 from .errors import need_image
 
 if TYPE_CHECKING:  # the context holds a SharedInputs: only the type is needed here
@@ -42,9 +42,9 @@ def shared_inputs(zoo: Zoo) -> SharedInputs:
     return SharedInputs(image, model)
 
 
-def follow_model(ctx: AppContext, name: str) -> dict:
-    """A picker that follows Explore's: on its model, with the current choices (a run trained meanwhile joins)."""
-    return gr.update(choices=model_choices(ctx.zoo), value=name)
+def session_of(request: gr.Request | None) -> str | None:
+    """The browser session a request comes from (None outside a browser: the runs nobody owns)."""
+    return getattr(request, "session_hash", None)
 
 
 def loading_progress(progress: gr.Progress):
@@ -65,8 +65,9 @@ def class_choices(classes: tuple[str, ...], top: list[tuple[str, float]]) -> lis
 
 
 def knows_sentence(ctx: AppContext, name: str) -> str:
-    """One sentence: what this model knows (its classes and input size), from its weights spec."""
-    return f"{name} {ctx.zoo.info(name).weights.describe()}."
+    """One sentence: what this model knows (its classes and input size), from its weights spec; or why it runs
+    with random weights when loading failed to get them (e.g. a download offline)."""
+    return ctx.zoo.problem(name) or f"{name} {ctx.zoo.info(name).weights.describe()}."
 
 
 def explain_settings(method: str, target: str = "", layer: str = "", smooth: bool = False,

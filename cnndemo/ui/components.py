@@ -55,9 +55,10 @@ def drawing_pixels(sketch) -> np.ndarray | None:
     return None if (pixels == pixels[0, 0]).all() else pixels
 
 
-def model_choices(zoo: Zoo) -> list[tuple[str, str]]:
-    """(label, name) pairs for a model picker, in the zoo's readiness order (ready, downloads, untrained)."""
-    return zoo.choices()
+def model_choices(zoo: Zoo, session: str | None = None) -> list[tuple[str, str]]:
+    """(label, name) pairs for session's model picker (its own runs, never another session's), in the zoo's
+    readiness order (ready, downloads, untrained)."""
+    return zoo.choices(session)
 
 
 def model_picker(zoo: Zoo, value: str, label: str = "Model", **kwargs) -> gr.Dropdown:

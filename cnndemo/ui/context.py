@@ -1,5 +1,6 @@
 """What every tab shares: the zoo, the model cache, the serving limits, Explore's inputs, the Train tab's sessions,
-the guarded-event decorator, and bind() that wires a module-level handler to an event."""
+the guarded-event decorator, bind() that wires a module-level handler to an event, and the handler of the pickers
+that follow Explore's model."""
 from __future__ import annotations
 
 import functools
@@ -7,11 +8,14 @@ import types
 from dataclasses import dataclass, field
 from typing import Callable
 
+import gradio as gr
+
 from cnndemo.explain import ModelCache
 from cnndemo.serving import Deadline, FileFlag, ServingLimits
 from cnndemo.zoo import Zoo
 
-from .common import SharedInputs, shared_inputs
+from .common import SharedInputs, session_of, shared_inputs
+from .components import model_choices
 from .errors import run_guarded
 from .sessions import Sessions
 
@@ -60,3 +64,10 @@ def guarded(endpoint: str, *, model_arg: int | None = 2, timed: bool = True):
             return run_guarded(endpoint, fn, (ctx, *args), kwargs, deadline, model_arg, ctx.cache)
         return wrapped
     return decorate
+
+
+def follow_model(ctx: AppContext, name: str, request: gr.Request = None) -> dict:
+    """A picker that follows Explore's: on its model, with this session's current choices (a run the session
+    trained meanwhile joins; another session's runs never do). Here, where AppContext is imported for real:
+    gradio finds the gr.Request parameter only when every type hint resolves."""
+    return gr.update(choices=model_choices(ctx.zoo, session_of(request)), value=name)

@@ -22,7 +22,8 @@ from cnndemo.explain.picture import colorbar
 from cnndemo.explain.picture import model_view as enlarged_input
 from cnndemo.explain.render import tensor_display
 from cnndemo.explain.trustviews import faithfulness_figure
-from cnndemo.models import layer_names
+from cnndemo.learn.layers import layer_choices
+from cnndemo.models import list_models
 from cnndemo.outputs import image_file
 
 from .common import class_choices, decoded, explain_settings, heat_files, knows_sentence, loading_progress
@@ -121,20 +122,29 @@ def model_changed(ctx: AppContext, name: str, progress=gr.Progress()):
 
 def choices_for(ctx: AppContext, name: str, model) -> tuple:
     """Layer, CAM layer and class choices and the 'what it knows' sentence of one model."""
-    info, layers = ctx.zoo.info(name), layer_names(model)
-    others = [n for n in layers if n not in info.feature_layers]
-    return (gr.update(choices=list(info.feature_layers) + others, value=info.feature_layers[0]),
+    info = ctx.zoo.info(name)
+    layers = layer_choices(info)  # forward order, by stage, readable names beside the code names
+    return (gr.update(choices=layers, value=info.feature_layers[0]),
             gr.update(choices=layers, value=info.cam_layer),
             gr.update(choices=class_choices(tuple(info.classes), []), value=""),
             knows_sentence(ctx, name))
 
 
-def drawing_model(ctx: AppContext) -> str:
-    """The first ready model, in picker order, trained on the data set drawings belong to."""
-    for _, name in ctx.zoo.choices():
-        if ctx.zoo.info(name).dataset == DRAWING_DATASET and ctx.zoo.state(name).trained:
-            return name
-    raise BadInputError("No model trained on handwritten digits is ready here, so a drawing cannot be explained.")
+def drawing_model(ctx: AppContext, name: str, picked: str = "") -> str:
+    """The model a drawing goes to: name when it is a digits model of the registry, or a run the student picked
+    by hand (picked); else the shipped digits model with the best recorded accuracy (never another session's run,
+    nor a run the Train tab put in the picker)."""
+    if ctx.zoo.info(name).dataset == DRAWING_DATASET and (name in list_models() or name == picked):
+        return name
+    best = ctx.zoo.best(DRAWING_DATASET)
+    if best is None:
+        raise BadInputError("No model trained on handwritten digits is ready here, so a drawing cannot be explained.")
+    return best
+
+
+def picked_by_hand(name: str) -> str:
+    """The model the student chose in the picker (the picker's .input: the Train tab's pick does not count)."""
+    return name
 
 
 def sketch_picture(sketch) -> Image.Image | None:
@@ -144,17 +154,27 @@ def sketch_picture(sketch) -> Image.Image | None:
 
 
 @guarded("use_input", model_arg=4, timed=False)
-def use_input(ctx: AppContext, source: str, sketch, image, name: str):
+def use_input(ctx: AppContext, source: str, sketch, image, name: str, picked: str = ""):
     """The first step of Explain: a sketch drawn last becomes the image and goes to a digits model; (image,
-    model, layer, CAM layer, class, note) updates, nothing changed when the image is newer."""
+    model, layer, CAM layer, class, note) updates, nothing changed when the image is newer. picked: the model
+    the student last chose in the picker by hand."""
     picture = sketch_picture(sketch) if source == "sketch" else None
     if picture is None:
         return (gr.update(),) * 6
-    target = name if ctx.zoo.info(name).dataset == DRAWING_DATASET else drawing_model(ctx)
+    target = drawing_model(ctx, name, picked)
     layer, cam, classes, note = choices_for(ctx, target, ctx.cache.get(target).model)
     if target != name:
-        note = f"A drawing is a handwritten digit, so it goes to **{target}** instead of {name}.  \n{note}"
+        note = f"{drawing_note(ctx, target, name)}  \n{note}"
     return picture, gr.update(value=target), layer, cam, classes, note
+
+
+def drawing_note(ctx: AppContext, target: str, name: str) -> str:
+    """Why a drawing went to target rather than the picked model name (and how to send it to name's run)."""
+    score = ctx.zoo.accuracy(target)
+    best = f"the best digits model here ({score:.1%} on the test set)" if score else "a digits model"
+    why = (f"pick {name} in the Model list to send drawings to it" if ctx.zoo.info(name).dataset == DRAWING_DATASET
+           else f"{name} does not know digits")
+    return f"A drawing is a handwritten digit, so it goes to **{target}**, {best}; {why}."
 
 
 def _image_column(ctx: AppContext) -> dict:
@@ -186,7 +206,7 @@ def _model_column(ctx: AppContext) -> dict:
         run = gr.Button("Explain", variant="primary")
         label = gr.Label(num_top_classes=5, label="Predictions", show_heading=False, elem_id="predictions")
         status = gr.Markdown()
-    return {"model": model, "run": run, "label": label, "status": status, "note": note}
+    return {"model": model, "run": run, "label": label, "status": status, "note": note, "picked": gr.State("")}
 
 
 def _heat_column() -> dict:
@@ -246,9 +266,10 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     gr.on(None, ctx.bind(model_changed), ui.model, picked, api_visibility="private")
     ui.image.change(lambda: "image", None, ui.source, api_visibility="private", queue=False)
     ui.sketch.input(lambda: "sketch", None, ui.source, api_visibility="private", queue=False)
+    ui.model.input(picked_by_hand, ui.model, ui.picked, api_visibility="private", queue=False)  # not Train's pick
     # .success: a refused image gives one message, not one per step
-    ui.run.click(ctx.bind(use_input), [ui.source, ui.sketch, ui.image, ui.model], [ui.image, ui.model, *picked],
-                 api_visibility="private") \
+    ui.run.click(ctx.bind(use_input), [ui.source, ui.sketch, ui.image, ui.model, ui.picked],
+                 [ui.image, ui.model, *picked], api_visibility="private") \
         .success(ctx.bind(predict), [ui.image, ui.model], [ui.label, ui.status], api_name="predict", **ctx.shared) \
         .success(ctx.bind(model_view), *seen_io, **ctx.private) \
         .success(ctx.bind(feature_maps), *maps_io, api_name="feature_maps", **ctx.shared) \

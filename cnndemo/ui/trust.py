@@ -14,10 +14,10 @@ from cnndemo.explain.sanity import WHY_CONVINCING
 from cnndemo.explain.trustviews import RANK_COLUMNS, RANK_WIDTHS, rank_row, strip
 from cnndemo.outputs import image_file
 
-from .common import (DEFAULT_MODEL, class_choices, decoded, explain_settings, follow_model, heat_files,
-                     knows_sentence, loading_progress)
+from .common import (DEFAULT_MODEL, class_choices, decoded, explain_settings, heat_files, knows_sentence,
+                     loading_progress)
 from .components import model_picker
-from .context import AppContext, guarded
+from .context import AppContext, follow_model, guarded
 from .errors import need_image
 
 NO_IMAGE = "Trust uses the Explore tab's image: upload a photo, pick an example or draw a digit there first."
