@@ -114,3 +114,22 @@ def test_a_run_trained_here_is_ready_first(tmp_path):
     assert (first.name, first.readiness) == (name, Readiness.READY)
     assert first.label == "run: digits — MNIST, ready (75.0 %)"
     assert zoo.info(name).weights.describe().startswith("knows the 10 MNIST classes")
+
+
+def test_a_missing_checkpoints_folder_is_an_error_not_random_weights(tmp_path, monkeypatch):
+    from cnndemo.errors import IncompleteInstallError
+    monkeypatch.setattr(spec, "SHIPPED_DIR", tmp_path / "absent")  # e.g. a wheel built without cnndemo/_checkpoints
+    with pytest.raises(IncompleteInstallError, match="absent"):
+        Zoo().load("resnet18_cifar")
+    with pytest.raises(IncompleteInstallError):
+        Zoo().choices()
+
+
+def test_the_shipped_folder_is_the_installed_packages_when_there(tmp_path, monkeypatch):
+    package = tmp_path / "site-packages" / "cnndemo"
+    (package / "models").mkdir(parents=True)
+    (package / "_checkpoints").mkdir()
+    monkeypatch.setattr(spec, "__file__", str(package / "models" / "spec.py"))
+    assert spec._shipped_dir() == package / "_checkpoints"
+    (package / "_checkpoints").rmdir()  # a checkout: checkpoints/ beside the package
+    assert spec._shipped_dir() == tmp_path / "site-packages" / "checkpoints"

@@ -18,11 +18,21 @@ import torch
 import torch.nn as nn
 
 from .. import catalog, checkpoints
-from ..errors import BadInputError, WeightsUnavailableError
+from ..errors import BadInputError, IncompleteInstallError, WeightsUnavailableError
 from . import download
 from .download import Progress
 
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+def _shipped_dir() -> Path:
+    """The trained checkpoints cnndemo ships: an installed wheel's cnndemo/_checkpoints (setup.py maps the
+    repository's checkpoints/ there), else checkpoints/ beside the package (a checkout, a Space)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "_checkpoints"
+    return installed if installed.is_dir() else package.parent / "checkpoints"
+
+
+SHIPPED_DIR = _shipped_dir()
 StateDict = dict[str, torch.Tensor]
 
 
@@ -54,7 +64,11 @@ class RecordedMetrics:
 
 
 def shipped_path(name: str) -> Path:
-    """Where the repository keeps the trained checkpoint of a registered model."""
+    """Where cnndemo keeps the trained checkpoint of a registered model (a model may have none there yet); a
+    missing checkpoints folder is a broken installation and raises, rather than every model turning untrained."""
+    if not SHIPPED_DIR.is_dir():
+        raise IncompleteInstallError(f"cnndemo's trained checkpoints are missing: {SHIPPED_DIR} does not exist. "
+                                     "Reinstall cnndemo from its wheel or repository (which carry checkpoints/).")
     return SHIPPED_DIR / f"{name}.safetensors"
 
 
