@@ -55,10 +55,9 @@ def test_predict_without_a_model_argument_labels_dogs(client, tmp_path):
     from cnndemo.data import DataSettings
     from cnndemo.data.builtin import load_dataset
     from cnndemo.models import model_info
-    from conftest import SHARED_DATA
-    if not (SHARED_DATA / "cifar10-jpeg.tar.gz").is_file():
-        pytest.skip(f"CIFAR-10 not found in {SHARED_DATA}")
-    test = load_dataset("cifar10", str(SHARED_DATA), split="test", settings=DataSettings(test_limit_per_class=10))
+    from conftest import data_folder
+    root = data_folder("cifar10")
+    test = load_dataset("cifar10", str(root), split="test", settings=DataSettings(test_limit_per_class=10))
     dogs = test.images[test.labels == test.classes.index("dog")][:10]
     classes = model_info(DEFAULT_MODEL).classes
     hits = 0
@@ -71,7 +70,8 @@ def test_predict_without_a_model_argument_labels_dogs(client, tmp_path):
 
 
 def test_untrained_model_hides_predictions(client, cat):
-    label, status = client.predict(cat, "vgg11", api_name="/predict")
+    # vgg11_cifar ships untrained; ImageNet vgg11 would download 500 MB where a network is (tests never do)
+    label, status = client.predict(cat, "vgg11_cifar", api_name="/predict")
     assert "untrained" in status.lower() or "random" in status.lower()
     assert label is None or not label.get("confidences")
 
