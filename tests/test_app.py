@@ -231,6 +231,20 @@ def test_one_log_line_per_request(client, cat, caplog, tmp_path):
     assert all(x["device"] in ("cpu", "cuda") and x["latency_ms"] >= 0 for x in lines)
 
 
+def test_a_refused_upload_is_one_log_line_and_no_traceback(client, caplog, capfd, tmp_path):
+    import json
+
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO, logger="cnndemo.requests"), pytest.raises(Exception, match="not an image"):
+        client.predict(handle_file(str(bad)), "lenet5_mnist", api_name="/predict")
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.err + printed.out, printed.err[-2000:]
+    line = json.loads([r for r in caplog.records if r.name == "cnndemo.requests"][-1].getMessage())
+    assert (line["outcome"], line["reason"]) == ("refused", "bad_input") and "not an image" in line["detail"]
+
+
 def test_training_budget_is_capped_by_the_server_limit():
     limits = ServingLimits(train_limit_s=300)
     for budget, expected in ((0, 300), (120, 120), (10_000, 300)):

@@ -189,6 +189,13 @@ def test_the_run_downloads_as_onnx_with_the_same_top1(app, shapes_run):
     assert np.array_equal(got, want)
 
 
+def test_exporting_a_run_this_session_does_not_have_says_so(app):
+    with pytest.raises(gr.Error) as refused:
+        train_ui.onnx_exporter(app.sessions)("run: someone else's #abc123", request("nobody"))
+    assert "ONNX export takes runs trained in this browser session" in refused.value.message
+    assert "mistakes" not in refused.value.message
+
+
 def test_the_tab_defaults_train_shapes_with_no_data_folder(tmp_path, monkeypatch):
     import app as app_module
 

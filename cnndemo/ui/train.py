@@ -223,7 +223,7 @@ def onnx_exporter(sessions: Sessions):
         """safetensors + JSON + ONNX of one of this session's runs (torch.onnx traces it: some seconds)."""
         if not model:
             return gr.skip()
-        checkpoint = sessions.run(model, request.session_hash).checkpoint
+        checkpoint = sessions.run(model, request.session_hash, "ONNX export takes").checkpoint
         return [*checkpoint_files(checkpoint), str(export_checkpoint(checkpoint))]
     return export_onnx
 
