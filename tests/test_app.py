@@ -23,6 +23,14 @@ def test_named_endpoints_exist(client):
             "/mistakes", "/export_onnx", "/cancel"} <= names
 
 
+def test_every_api_output_has_a_name(client):
+    """gradio_client names an output after its component's label, or value_<id> when it has none."""
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    unnamed = {name: r["label"] for name, ep in api.items() for r in ep["returns"] if r["label"].startswith("value_")}
+    assert not unnamed, unnamed
+    assert [r["label"] for r in api["/predict"]["returns"]] == ["Predictions", "Weights status"]
+
+
 def test_predict_labels_the_cat_offline(client, cat):
     label, status = client.predict(cat, "efficientnet_lite0", api_name="/predict")
     assert "package" in status

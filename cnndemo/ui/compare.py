@@ -146,7 +146,7 @@ def build(ctx: AppContext) -> None:
         gallery = gr.Gallery(label="Grad-CAM per architecture", columns=4, object_fit="contain",
                              height="100%",  # its rows' own height: "auto" would cap it and scroll
                              elem_id="compare-gallery")
-        table = gr.Dataframe(interactive=False)
+        table = gr.Dataframe(label="Architectures side by side", show_label=False, interactive=False)
     image = ctx.components["image"]
     image.change(lambda path: path, image, shown, api_visibility="private", queue=False)
     for box in (downloads, untrained):

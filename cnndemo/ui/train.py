@@ -275,7 +275,7 @@ def _results() -> dict:
     with gr.Row(equal_height=True):
         run_name = gr.Textbox("", label="Name this run (optional)", max_length=60, scale=4, elem_id="run-name")
         cancel = gr.Button("Cancel", scale=1)
-    progress = gr.Markdown(elem_id="train-progress")
+    progress = gr.Markdown(label="Progress", elem_id="train-progress")
     curves = gr.Plot(label="Loss and accuracy (train and test)")
     with gr.Row():
         confusion = gr.Plot(label="Confusion matrix (test)")
