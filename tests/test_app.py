@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 gradio = pytest.importorskip("gradio")
-from gradio_client import handle_file  # noqa: E402
+from gradio_client import Client, handle_file  # noqa: E402
 
 from cnndemo.serving import ServingLimits  # noqa: E402
 from cnndemo.ui.explore import DEFAULT_MODEL  # noqa: E402
@@ -251,6 +251,27 @@ def test_a_refused_upload_is_one_log_line_and_no_traceback(client, caplog, capfd
     assert "Traceback" not in printed.err + printed.out, printed.err[-2000:]
     line = json.loads([r for r in caplog.records if r.name == "cnndemo.requests"][-1].getMessage())
     assert (line["outcome"], line["reason"]) == ("refused", "bad_input") and "not an image" in line["detail"]
+
+
+@pytest.mark.slow
+def test_gradio_prunes_its_cache_of_the_apps_files(cat, tmp_path):
+    import time
+
+    import app
+    from conftest import launch
+
+    limits = ServingLimits(cache_max_age_s=1, cache_check_s=1)
+    demo = launch(app.build_demo(limits=limits))
+    try:
+        assert demo.delete_cache == (1, 1)
+        before = {f for files in demo.temp_file_sets for f in files}  # e.g. the examples, which Gradio keeps
+        Client(demo.local_url, verbose=False).predict(cat, "lenet5", "", False, api_name="/feature_maps")
+        cached = [Path(f) for files in demo.temp_file_sets for f in files if f not in before]
+        assert cached and all(p.is_file() for p in cached)  # the feature-map picture handed to the browser
+        time.sleep(4)
+        assert not any(p.exists() for p in cached)
+    finally:
+        demo.close()
 
 
 def test_training_budget_is_capped_by_the_server_limit():

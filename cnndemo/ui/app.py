@@ -5,7 +5,7 @@ import os
 
 import gradio as gr
 
-from cnndemo import logs
+from cnndemo import logs, outputs
 from cnndemo.explain import ModelCache
 from cnndemo.serving import ServingLimits
 from cnndemo.zoo import Zoo
@@ -27,9 +27,11 @@ def launch_options() -> dict:
 
 def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
                limits: ServingLimits | None = None) -> gr.Blocks:
-    """Every tab in one Blocks, sharing one context (zoo, model cache, limits); nothing runs until a user asks."""
+    """Every tab in one Blocks, sharing one context (zoo, model cache, limits); nothing runs until a user asks.
+    Gradio prunes its cache of this app's files by age (delete_cache), and the app's output folder stays bounded."""
     ctx = AppContext(zoo=zoo or Zoo(), cache=cache, limits=limits or ServingLimits.from_env())
-    with gr.Blocks(title="cnndemo - a CNN explorer") as demo:
+    outputs.set_bounds(ctx.limits.outputs_max_age_s, ctx.limits.outputs_max_mb)
+    with gr.Blocks(title="cnndemo - a CNN explorer", delete_cache=ctx.limits.delete_cache()) as demo:
         gr.Markdown(INTRO)
         for tab in TABS:
             tab.build(ctx)
