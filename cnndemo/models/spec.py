@@ -179,6 +179,36 @@ SHIPPED = CheckpointFile()
 
 
 @dataclass(frozen=True)
+class FrozenRun(WeightsSource):
+    """A frozen-feature run stored as its heads alone, plus a reference to the frozen network: base, the
+    registry's own weights of the architecture, checked against the hash the run recorded of them."""
+
+    file: Path
+    base: WeightsSpec
+
+    kind = WeightsKind.CHECKPOINT
+
+    def is_here(self, spec: WeightsSpec) -> bool:
+        return self.file.is_file() and self.base.is_here()
+
+    def status(self, spec: WeightsSpec) -> str:
+        return f"trained heads from {self.file.name} on {self.base.status()}"
+
+    def state_dict(self, spec: WeightsSpec, progress: Progress | None) -> StateDict:
+        own, meta = checkpoints.load(self.file)
+        frozen, heads = meta["frozen"], list(meta["frozen"]["heads"])
+        state = self.base.source.state_dict(self.base, progress)
+        state = self.base.state_hook(state) if self.base.state_hook else state
+        if checkpoints.frozen_digest(state, heads) != frozen["digest"]:
+            raise BadInputError(f"{self.file.name} was trained on other {spec.model} weights than the "
+                                f"{self.base.kind.value} weights here ({self.base.status()}); it cannot be loaded")
+        stray = [k for k in own if not checkpoints.in_layers(k, heads)]
+        if stray:
+            raise BadInputError(f"{self.file.name} holds tensors outside its heads: {', '.join(stray[:3])}")
+        return {**{k: v for k, v in state.items() if not checkpoints.in_layers(k, heads)}, **own}
+
+
+@dataclass(frozen=True)
 class TorchvisionWeights(WeightsSource):
     """torchvision's default ImageNet weights for one of its models, from torch hub's cache or downloaded."""
 

@@ -10,7 +10,7 @@ from .. import checkpoints
 from ..errors import BadInputError, WeightsUnavailableError
 from ._layers import resize_heads
 from ._registry import ModelInfo, model_info
-from .spec import CheckpointFile, WeightsKind, WeightsSpec, shipped_path
+from .spec import CheckpointFile, FrozenRun, WeightsKind, WeightsSpec, shipped_path
 
 # what get_model(weights=...) accepts besides a checkpoint path: "default" is the entry's own spec
 SOURCES = ("default", *(k.value for k in WeightsKind if k is not WeightsKind.NONE))
@@ -24,8 +24,13 @@ def weights_for(info: ModelInfo, weights: str | Path) -> WeightsSpec:
         return info.weights
     if weights in SOURCES:
         raise WeightsUnavailableError(f"{info.name} has no {weights} weights ({info.weights.status()})")
+    path = _checkpoint_path(weights)
+    frozen = checkpoints.read_meta(path).get("frozen")
+    if frozen:  # a frozen-feature run's heads on the registry's own weights (with their family quirks)
+        base = weights_for(info, frozen["weights"])
+        return replace(base, source=FrozenRun(checkpoints.checkpoint_paths(path)[0], base), state_hook=None)
     # a user's file: no family quirks, those belong to the weights the family declared
-    return replace(info.weights, source=CheckpointFile(_checkpoint_path(weights)), state_hook=None, after_load=None)
+    return replace(info.weights, source=CheckpointFile(path), state_hook=None, after_load=None)
 
 
 def has_weights(name: str) -> bool:
@@ -49,7 +54,10 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     classes = meta.get("classes") or info.classes
     if len(classes) != info.num_classes:
         resize_heads(model, info.head_layer, len(classes))
-    checkpoints.fit_state(model, state, f"checkpoint {Path(path).name} for {info.name}")
+    if meta.get("frozen"):  # its heads alone: the frozen network comes from the weights it names
+        weights_for(info, path).load(model)
+    else:
+        checkpoints.fit_state(model, state, f"checkpoint {Path(path).name} for {info.name}")
     return model.eval(), meta
 
 
