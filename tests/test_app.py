@@ -20,7 +20,7 @@ from test_zoo import empty_hub, throwaway  # noqa: E402,F401  (fixtures: an empt
 def test_named_endpoints_exist(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert {"/predict", "/feature_maps", "/attribute", "/compare", "/architecture", "/train", "/train_classes",
-            "/mistakes", "/export_onnx", "/cancel"} <= names
+            "/mistakes", "/download_run", "/export_onnx", "/cancel"} <= names
 
 
 def test_every_api_output_has_a_name(client):
@@ -206,6 +206,8 @@ def test_train_endpoint_runs_and_offers_the_model(client, mnist_root):
     assert "completed" in progress and "Test accuracy" in progress, progress
     assert "**mnist**" in progress and "test** pictures" in progress  # the data really used, and its counts
     assert run["value"] == explore["value"] and len(true["choices"]) == 10  # the mistakes view is on this run
+    assert files is None  # the run's files reach Gradio's cache only when asked for
+    files = client.predict(run["value"], api_name="/download_run")
     assert len(files) == 2 and any(str(f).endswith(".safetensors") for f in files)
     assert "run: " in str(explore)
 

@@ -93,11 +93,12 @@ def log_training(message: dict, run: str, model: str, device: str | None) -> str
     return device
 
 
-def offer_run(ctx: AppContext, checkpoint: str, label: str) -> tuple[list[str], dict, str]:
-    """Register a finished run as a model (fresh in the cache): its files, the Explore picker on it, its name."""
+def offer_run(ctx: AppContext, checkpoint: str, label: str) -> tuple[dict, str]:
+    """Register a finished run as a model (fresh in the cache): the Explore picker on it, and its name. Its files
+    reach Gradio's cache only when someone asks for them (/download_run, /export_onnx)."""
     name = ctx.zoo.add_run(checkpoint, label)
     ctx.cache.drop(name)  # never serve an earlier model under this name
-    return checkpoint_files(checkpoint), gr.update(choices=model_choices(ctx.zoo), value=name), name
+    return gr.update(choices=model_choices(ctx.zoo), value=name), name
 
 
 def checkpoint_files(checkpoint: str) -> list[str]:
@@ -131,7 +132,7 @@ class Streamer:
 
     def _finish(self, checkpoint: str) -> None:
         """Offer the model in Explore, keep the run for this session, point the mistakes view at it."""
-        self.view.files, explore, name = offer_run(self.ctx, checkpoint, run_label(self.config))
+        explore, name = offer_run(self.ctx, checkpoint, run_label(self.config))
         record = RunRecord(name, checkpoint, self.data.test, name.removeprefix("run: "))
         self.sessions.add_run(self.key, record)
         self.extra = (explore, *mistakes.picker_updates(self.sessions, self.key, record, self.matrix))
@@ -216,6 +217,17 @@ def api_class_trainer(ctx: AppContext, sessions: Sessions, stops: dict[str, File
     return train_classes
 
 
+def run_downloader(sessions: Sessions):
+    """The /download_run event: a run's checkpoint files, handed to the browser only now that it asks."""
+    @user_errors("download_run", model_arg=0)
+    def download_run(model: str, request: gr.Request):
+        """safetensors + JSON of one of this session's runs (a frozen-feature run: its head and a reference)."""
+        if not model:
+            return gr.skip()
+        return checkpoint_files(sessions.run(model, request.session_hash, "downloads are offered for").checkpoint)
+    return download_run
+
+
 def onnx_exporter(sessions: Sessions):
     """The /export_onnx event: a run's checkpoint files plus its ONNX file."""
     @user_errors("export_onnx", model_arg=0)
@@ -282,9 +294,10 @@ def _results() -> dict:
         wrong = gr.Gallery(label="Misclassified test images", columns=6, height=260)
     with gr.Row(equal_height=True):
         files = gr.File(label="Download the model (safetensors + JSON)", file_count="multiple", scale=4)
+        download = gr.Button("Download", scale=1)
         onnx = gr.Button("Also as ONNX", scale=1)
     return {"run_name": run_name, "cancel": cancel, "progress": progress, "curves": curves, "confusion": confusion,
-            "wrong": wrong, "files": files, "onnx": onnx}
+            "wrong": wrong, "files": files, "download": download, "onnx": onnx}
 
 
 def build(ctx: AppContext) -> None:
@@ -318,6 +331,7 @@ def _wire(ctx: AppContext, sessions: Sessions, builder, ui, found) -> None:
     builder.api_train.click(api_class_trainer(ctx, sessions, stops), api_inputs, outputs, api_name="train_classes",
                             **one)
     ui.cancel.click(canceller(stops), None, ui.progress, api_name="cancel", queue=False)
+    ui.download.click(run_downloader(sessions), found.run, ui.files, api_name="download_run", **ctx.shared)
     ui.onnx.click(onnx_exporter(sessions), found.run, ui.files, api_name="export_onnx", **ctx.shared)
     ui.mode.change(lambda m: DEFAULT_LR[m], ui.mode, ui.lr, api_visibility="private", queue=False)
     ui.archive.change(data_used, ui.archive, ui.data, api_visibility="private", queue=False)
