@@ -2,7 +2,7 @@
 
 The trained checkpoints have one home, the repository's top-level checkpoints/ (app.py, a Space and a checkout read
 them there). The wheel carries that same folder as the data-only package cnndemo/_checkpoints, so an installed
-cnndemo finds them beside its own code (cnndemo.models.spec.SHIPPED_DIR) wherever pip put it: no copy in the
+cnndemo finds them beside its own code (cnndemo.models.weights.SHIPPED_DIR) wherever pip put it: no copy in the
 repository, no files written into site-packages' top level or into sys.prefix/share, no download at run time.
 pyproject.toml's [tool.setuptools] tables cannot add a package that has no folder under cnndemo/, hence this file.
 """

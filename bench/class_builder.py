@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from cnndemo.data import ClassSet, data_root  # noqa: E402
-from cnndemo.train import (CLASS_SET_RECIPE, SHAPES_RECIPE, FeatureCache, predictions, train,  # noqa: E402
+from cnndemo.train import (CLASS_SET_RECIPE, SHAPES_RECIPE, Epoch, FeatureCache, Start, predictions, train,  # noqa: E402
                            wilson_interval)
 from cnndemo.train.evaluate import checkpoint_spec  # noqa: E402
 
@@ -45,12 +45,12 @@ def bench_shapes(tmp: str) -> None:
     """(a) The Train tab's offline defaults, from drawing the pictures to the checkpoint."""
     t0 = time.perf_counter()
     msgs = list(train(replace(SHAPES_RECIPE, out=f"{tmp}/shapes", log_every=1000)))
-    wall, start, done = time.perf_counter() - t0, msgs[0 if msgs[0]["kind"] == "start" else 1], msgs[-1]
-    acc = done["metrics"]["test_acc"]
+    wall, done = time.perf_counter() - t0, msgs[-1]
+    start, acc = next(m for m in msgs if isinstance(m, Start)), done.metrics["test_acc"]
     ok = "PASS" if acc >= 0.9 and wall <= 30 else "MISS"
     print(f"(a) shapes, {SHAPES_RECIPE.model} {SHAPES_RECIPE.epochs} epochs lr {SHAPES_RECIPE.lr}: "
-          f"{start['n_train']} train / {start['n_test']} test pictures, {wall:.1f}s end to end, test accuracy "
-          f"{pct(acc, done['n_test'])}  [{ok}: goal >= 90 % in <= 30 s]", flush=True)
+          f"{start.n_train} train / {start.n_test} test pictures, {wall:.1f}s end to end, test accuracy "
+          f"{pct(acc, done.n_test)}  [{ok}: goal >= 90 % in <= 30 s]", flush=True)
 
 
 def cifar_photos(root: Path, n: int) -> dict[str, list[bytes]]:
@@ -111,10 +111,10 @@ def bench_class_set(label: str, classes: tuple[str, ...], photos: dict, tmp: str
         cs.add(c, photos[f"train/{c}"][:PER_CLASS])
     done = list(train(replace(CLASS_SET_RECIPE, out=f"{tmp}/{classes[0]}", log_every=1000), cs.splits(),
                       features=cache))[-1]
-    wall, acc, n = time.perf_counter() - t0, done["metrics"]["test_acc"], done["n_test"]
-    extra, n_extra = extra_accuracy(done["checkpoint"], classes, photos)
+    wall, acc, n = time.perf_counter() - t0, done.metrics["test_acc"], done.n_test
+    extra, n_extra = extra_accuracy(done.checkpoint, classes, photos)
     ok = "PASS" if min(acc, extra) >= 0.9 and wall <= 30 else "MISS"
-    print(f"(b) {label}: {len(cs)} pictures ({done['n_train']} train / {n} held out), {wall:.1f}s end to end, "
+    print(f"(b) {label}: {len(cs)} pictures ({done.n_train} train / {n} held out), {wall:.1f}s end to end, "
           f"held-out accuracy {pct(acc, n)}; on {n_extra} more photos: {pct(extra, n_extra)}  "
           f"[{ok}: goal >= 90 % in <= 30 s]", flush=True)
     before, t1 = cache.forwards, time.perf_counter()
@@ -125,7 +125,7 @@ def bench_class_set(label: str, classes: tuple[str, ...], photos: dict, tmp: str
     wall = time.perf_counter() - t1
     ok = "PASS" if wall <= 5 else "MISS"
     print(f"    + {sum(ADDED)} pictures, trained again: {wall:.1f}s, frozen forwards {cache.forwards - before} "
-          f"(new pictures only), held-out accuracy {pct(done['metrics']['test_acc'], done['n_test'])}  "
+          f"(new pictures only), held-out accuracy {pct(done.metrics['test_acc'], done.n_test)}  "
           f"[{ok}: goal <= 5 s]", flush=True)
 
 
@@ -137,9 +137,9 @@ def finetune_sweep(classes: tuple[str, ...], photos: dict, tmp: str) -> None:
     for lr in (3e-3, 1e-3, 3e-4, 1e-4):
         cfg = replace(CLASS_SET_RECIPE, mode="finetune", epochs=8, batch_size=16, lr=lr, keep="last",
                       out=f"{tmp}/ft", log_every=1000)
-        epochs = [m for m in train(cfg, cs.splits()) if m["kind"] == "epoch"]
-        print(f"    finetune lr {lr:g}: test loss per epoch " + " ".join(f"{e['test_loss']:.2f}" for e in epochs)
-              + f"; last accuracy {epochs[-1]['test_acc']:.0%}", flush=True)
+        epochs = [m for m in train(cfg, cs.splits()) if isinstance(m, Epoch)]
+        print(f"    finetune lr {lr:g}: test loss per epoch " + " ".join(f"{e.test_loss:.2f}" for e in epochs)
+              + f"; last accuracy {epochs[-1].test_acc:.0%}", flush=True)
 
 
 def main() -> None:

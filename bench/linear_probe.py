@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnndemo.train import TrainConfig, train  # noqa: E402
+from cnndemo.train import Start, TrainConfig, train  # noqa: E402
 
 
 def main() -> None:
@@ -38,12 +38,12 @@ def main() -> None:
                           log_every=1000, out=f"{tmp}/probe")
         msgs = list(train(cfg))
     wall = time.perf_counter() - t0
-    start, done = next(m for m in msgs if m["kind"] == "start"), msgs[-1]
-    acc = done["metrics"].get("test_acc", float("nan"))
+    start, done = next(m for m in msgs if isinstance(m, Start)), msgs[-1]
+    acc = done.metrics.get("test_acc", float("nan"))
     ok = "PASS" if acc >= 0.70 and wall <= 60 else "MISS"
-    print(f"hardware: {start['device']}")
-    print(f"efficientnet_lite0 linear probe at {args.image_size}px: {start['n_train']} train images, "
-          f"{start['n_test']} CIFAR-10 (JPEG copy) test images")
+    print(f"hardware: {start.device}")
+    print(f"efficientnet_lite0 linear probe at {args.image_size}px: {start.n_train} train images, "
+          f"{start.n_test} CIFAR-10 (JPEG copy) test images")
     print(f"end to end {wall:.1f}s, test accuracy {acc:.2%}  [{ok}: goal >= 70 % in <= 60 s]")
 
 

@@ -30,7 +30,7 @@ from torchvision import transforms  # noqa: E402
 
 from cnndemo.data import DataSettings, Splits, TensorData, load_splits, per_class_subset  # noqa: E402
 from cnndemo.models import get_model  # noqa: E402
-from cnndemo.train import TrainConfig, device_name, train  # noqa: E402
+from cnndemo.train import Done, Epoch, Step, TrainConfig, device_name, train  # noqa: E402
 
 MODEL = "resnet18_cifar"
 SEED_BATCH = 32
@@ -101,10 +101,10 @@ def trainer_throughput(data: Splits, args, batch_size: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = trainer_config(args, batch_size, args.warmup + args.steps + 1, f"{tmp}/tput", log_every=1)
         run = train(cfg, data)
-        for m in (m for m in run if m["kind"] == "step"):
-            i = (m["step"] - 1) % spe + 1  # step number within its epoch
-            if prev and prev["epoch"] == m["epoch"] and m["step"] > args.warmup and i * batch_size <= n:
-                imgs, secs, counted = imgs + batch_size, secs + m["elapsed_s"] - prev["elapsed_s"], counted + 1
+        for m in (m for m in run if isinstance(m, Step)):
+            i = (m.step - 1) % spe + 1  # step number within its epoch
+            if prev and prev.epoch == m.epoch and m.step > args.warmup and i * batch_size <= n:
+                imgs, secs, counted = imgs + batch_size, secs + m.elapsed_s - prev.elapsed_s, counted + 1
             prev = m
             if counted >= args.steps:
                 break
@@ -118,14 +118,14 @@ def to_accuracy(data: Splits, args) -> None:
         cfg = trainer_config(args, args.batch_size, args.epochs, f"{tmp}/acc", time_budget_s=args.budget_s,
                              log_every=50)
         t0 = time.perf_counter()
-        msgs = [m for m in train(cfg, data) if m["kind"] in ("epoch", "done")]
+        msgs = [m for m in train(cfg, data) if isinstance(m, (Epoch, Done))]
         wall = time.perf_counter() - t0
-    done, epochs = msgs[-1], [m for m in msgs if m["kind"] == "epoch"]
-    acc = done["metrics"].get("test_acc", float("nan"))
+    done, epochs = msgs[-1], [m for m in msgs if isinstance(m, Epoch)]
+    acc = done.metrics.get("test_acc", float("nan"))
     ok = "PASS" if acc >= 0.92 and wall <= args.budget_s else "MISS"
-    steps = epochs[-1]["step"] if epochs else 0
+    steps = epochs[-1].step if epochs else 0
     print(f"(c) to accuracy: {wall:.1f}s wall in train(), {steps} steps, {len(epochs)}/{args.epochs} epochs, "
-          f"test accuracy {acc:.2%} on {len(data.test)} CIFAR-10 (JPEG copy) test images, stop: {done['reason']}  "
+          f"test accuracy {acc:.2%} on {len(data.test)} CIFAR-10 (JPEG copy) test images, stop: {done.reason}  "
           f"[{ok}: goal >= 92 % in <= {args.budget_s:.0f} s]")
 
 

@@ -27,7 +27,7 @@ def one_epoch(data, threads: int | None, args, out: str) -> dict:
                       device="cpu", threads=threads, log_every=50, out=out)
     t0 = time.perf_counter()
     done = [m for m in train(cfg, data)][-1]
-    return {"wall_s": time.perf_counter() - t0, "acc": done["metrics"]["test_acc"], "threads": threads}
+    return {"wall_s": time.perf_counter() - t0, "acc": done.metrics["test_acc"], "threads": threads}
 
 
 def main() -> None:

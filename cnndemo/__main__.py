@@ -9,8 +9,12 @@ import signal
 import sys
 import threading
 from dataclasses import MISSING, fields
+from typing import TYPE_CHECKING
 
 from .errors import BadInputError
+
+if TYPE_CHECKING:  # the trainer (torch) is imported only by the commands that need it
+    from .train.messages import Message, Step
 
 # TrainConfig fields whose default is None, with the type a command-line value converts to
 _OPTIONAL_TYPES = {"time_budget_s": float, "image_size": int, "data_root": str, "limit_per_class": int,
@@ -72,17 +76,17 @@ class _Progress:
         self.bar = None
         self.last = 0
 
-    def step(self, m: dict) -> None:
+    def step(self, m: Step) -> None:
         if self.bar is None and self.bar_cls:
-            self.bar = self.bar_cls(total=m["steps_total"], unit="step", dynamic_ncols=True, file=sys.stdout)
-        info = f"epoch {m['epoch']} loss {m['loss']:.4f} lr {m['lr']:.2e} {m['images_per_s']:.0f} img/s"
+            self.bar = self.bar_cls(total=m.steps_total, unit="step", dynamic_ncols=True, file=sys.stdout)
+        info = f"epoch {m.epoch} loss {m.loss:.4f} lr {m.lr:.2e} {m.images_per_s:.0f} img/s"
         if self.bar is not None:
-            self.bar.update(m["step"] - self.last)
+            self.bar.update(m.step - self.last)
             self.bar.set_postfix_str(info, refresh=False)
-        elif m["step"] % 50 == 0 or m["step"] == m["steps_total"]:
-            eta = f" eta {m['eta_s']:.0f}s" if m["eta_s"] is not None else ""
-            print(f"[{m['step']}/{m['steps_total']}] {info}{eta}", flush=True)
-        self.last = m["step"]
+        elif m.step % 50 == 0 or m.step == m.steps_total:
+            eta = f" eta {m.eta_s:.0f}s" if m.eta_s is not None else ""
+            print(f"[{m.step}/{m.steps_total}] {info}{eta}", flush=True)
+        self.last = m.step
 
     def write(self, text: str) -> None:
         (self.bar.write if self.bar is not None else print)(text)
@@ -102,23 +106,24 @@ def _cancel_on_ctrl_c(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _print_message(m: dict, progress: _Progress) -> None:
+def _print_message(m: Message, progress: _Progress) -> None:
     """Show one trainer message."""
-    if m["kind"] == "step":
+    from .train.messages import Epoch, Start, Status, Step
+
+    if isinstance(m, Step):
         progress.step(m)
-    elif m["kind"] == "epoch":
-        lo, hi = m["test_acc_ci"]
-        progress.write(f"epoch {m['epoch']}: train loss {m['train_loss']:.4f} acc {m['train_acc']:.2%} | "
-                       f"test loss {m['test_loss']:.4f} acc {m['test_acc']:.2%} (95 % interval {lo:.1%}-{hi:.1%} "
-                       f"on {m['n_test']}) | {m['elapsed_s']:.1f}s")
-    elif m["kind"] == "start":
-        progress.write(f"training {m['model']} ({m['mode']}, lr {m['lr']:g}) on {m['n_train']} images, testing on "
-                       f"{m['n_test']}; {m['trainable']:,} of {m['params']:,} parameters trainable; "
-                       f"device: {m['device']}")
-        for warning in m["warnings"]:
+    elif isinstance(m, Epoch):
+        lo, hi = m.test_acc_ci
+        progress.write(f"epoch {m.epoch}: train loss {m.train_loss:.4f} acc {m.train_acc:.2%} | "
+                       f"test loss {m.test_loss:.4f} acc {m.test_acc:.2%} (95 % interval {lo:.1%}-{hi:.1%} "
+                       f"on {m.n_test}) | {m.elapsed_s:.1f}s")
+    elif isinstance(m, Start):
+        progress.write(f"training {m.model} ({m.mode}, lr {m.lr:g}) on {m.n_train} images, testing on "
+                       f"{m.n_test}; {m.trainable:,} of {m.params:,} parameters trainable; device: {m.device}")
+        for warning in m.warnings:
             progress.write(f"warning: {warning}")
-    elif m["kind"] == "status":
-        progress.write(m["message"])
+    elif isinstance(m, Status):
+        progress.write(m.message)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -130,24 +135,22 @@ def run_train(args: argparse.Namespace) -> int:
     _cancel_on_ctrl_c(stop)
     progress = _Progress()
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 prints
-    done: dict = {}
     for m in train(config, stop=stop):
         if main_rank:
             _print_message(m, progress)
-        done = m if m["kind"] == "done" else done
     if not main_rank:
         return 0
     progress.close()
-    metrics = done["metrics"]
+    done, metrics = m, m.metrics  # the trainer's last message is always its Done
     if metrics.get("test_acc") is None:
-        print(f"{done['reason']}: no checkpoint written")
+        print(f"{done.reason}: no checkpoint written")
     else:
         lo, hi = metrics["test_acc_ci"]
-        print(f"{done['reason']}: {done['message']}; test accuracy of the kept checkpoint {metrics['test_acc']:.2%} "
+        print(f"{done.reason}: {done.message}; test accuracy of the kept checkpoint {metrics['test_acc']:.2%} "
               f"(95 % interval {lo:.1%}-{hi:.1%} on {metrics['n_test']} test images)")
-    if done["checkpoint"]:
-        print(f"checkpoint: {done['checkpoint']} ({done['elapsed_s']:.1f}s on {done['device']})")
-    return 1 if done["reason"] == "oom" else 0
+    if done.checkpoint:
+        print(f"checkpoint: {done.checkpoint} ({done.elapsed_s:.1f}s on {done.device})")
+    return 1 if done.reason == "oom" else 0
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -47,3 +47,15 @@ def example_files(folder: Path) -> list[Path]:
             example_image(name).save(path)
         paths.append(path)
     return paths
+
+
+def placed(name: str, size: tuple[int, int], centre: tuple[float, float], share: float,
+           fill: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
+    """A generated photo: example name scaled to share of the width of a size canvas of colour fill, its middle
+    at centre (fractions of the canvas): an object far away, for the framing tests and bench."""
+    obj = example_image(name)
+    width = max(1, round(size[0] * share))
+    obj = obj.resize((width, max(1, round(width * obj.size[1] / obj.size[0]))), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", size, fill)
+    canvas.paste(obj, (round(centre[0] * size[0] - obj.size[0] / 2), round(centre[1] * size[1] - obj.size[1] / 2)))
+    return canvas

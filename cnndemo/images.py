@@ -14,7 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import BadInputError
 
 if TYPE_CHECKING:  # type only: images sits below models in the layering
-    from .models._registry import ModelInfo
+    from .models.registry import ModelInfo
 
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes] | Image.Image | np.ndarray
 

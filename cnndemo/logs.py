@@ -11,7 +11,10 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:  # type only: logs sits below the trainer
+    from .train.messages import Epoch
 
 OUTCOMES = ("ok", "error", "refused")
 requests_log = logging.getLogger("cnndemo.requests")
@@ -35,11 +38,10 @@ def log_request(endpoint: str, *, model: str | None, device: str, latency_ms: fl
     return record
 
 
-def log_epoch(message: dict[str, Any], *, run: str, model: str, device: str) -> dict[str, Any]:
-    """Log one trainer 'epoch' message (accuracies, losses, elapsed time) and return the record."""
+def log_epoch(message: Epoch, *, run: str, model: str, device: str) -> dict[str, Any]:
+    """Log one trainer Epoch message (accuracies, losses, elapsed time) and return the record."""
     keys = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "best_acc", "elapsed_s", "step")
-    record = {"run": run, "model": model, "device": device,
-              **{k: _rounded(message[k]) for k in keys if k in message}}
+    record = {"run": run, "model": model, "device": device, **{k: _rounded(getattr(message, k)) for k in keys}}
     training_log.info(_line("epoch", record))
     return record
 

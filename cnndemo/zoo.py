@@ -1,5 +1,8 @@
 """The models a running app offers: the registry plus runs trained in this server, each with the best weights here,
-grouped for pickers by readiness (ready here, downloads on first use, untrained)."""
+grouped for pickers by readiness (ready here, downloads on first use, untrained).
+
+A run belongs to the session that trained it (its owner): a session's pickers and defaults list its own runs and
+the registry, never another session's runs. Only a model that got its trained weights has an accuracy to show."""
 from __future__ import annotations
 
 import threading
@@ -9,10 +12,9 @@ from pathlib import Path
 import torch.nn as nn
 
 from .errors import BadInputError, WeightsUnavailableError
-from .models import get_model, list_models, load_checkpoint, model_info
-from .models._registry import ModelInfo
+from .models import ModelInfo, get_model, list_models, load_checkpoint, model_info
 from .models.download import Progress
-from .models.spec import CheckpointFile, Readiness, WeightsKind
+from .models.weights import CheckpointFile, Readiness, WeightsKind
 
 RUN_PREFIX = "run: "
 ORDER = (Readiness.READY, Readiness.DOWNLOAD, Readiness.UNTRAINED)
@@ -24,6 +26,7 @@ class WeightsState:
 
     trained: bool
     status: str
+    problem: str = ""  # one sentence when loading should have given trained weights and did not (e.g. offline)
 
 
 @dataclass(frozen=True)
@@ -39,21 +42,21 @@ class Zoo:
     """Registry models plus this server's trained runs; loads each with the weights available right now."""
 
     def __init__(self) -> None:
-        self._runs: dict[str, tuple[Path, ModelInfo]] = {}
+        self._runs: dict[str, tuple[Path, ModelInfo, str | None]] = {}  # name -> (checkpoint, info, owner)
         self._states: dict[str, WeightsState] = {}
         self._lock = threading.Lock()
 
-    def names(self) -> list[str]:
-        """Every model a user can pick: trained runs first, then the registry."""
+    def names(self, owner: str | None = None) -> list[str]:
+        """Every model owner (a session) can pick: its own trained runs first, then the registry."""
         with self._lock:
-            return list(self._runs) + list_models()
+            return [n for n, run in self._runs.items() if run[2] == owner] + list_models()
 
-    def add_run(self, checkpoint: str | Path, label: str) -> str:
-        """Offer a checkpoint trained in this server under the name 'run: <label>'."""
+    def add_run(self, checkpoint: str | Path, label: str, owner: str | None = None) -> str:
+        """Offer a checkpoint trained in this server under the name 'run: <label>', to owner's pickers only."""
         name = RUN_PREFIX + label
         _, info = _run_model(name, Path(checkpoint))  # refuses a bad checkpoint before it is offered
         with self._lock:
-            self._runs[name] = (Path(checkpoint), info)
+            self._runs[name] = (Path(checkpoint), info, owner)
         return name
 
     def info(self, name: str) -> ModelInfo:
@@ -79,15 +82,35 @@ class Zoo:
             return Readiness.READY if known.trained else Readiness.UNTRAINED
         return self.info(name).weights.readiness()
 
-    def grouped(self) -> list[ZooEntry]:
-        """Every model for a picker: ready here first, then downloads on first use, then untrained."""
-        entries = [ZooEntry(n, r, picker_label(n, self.info(n), r))
-                   for n in self.names() for r in [self.readiness(n)]]
+    def grouped(self, owner: str | None = None) -> list[ZooEntry]:
+        """Every model for owner's picker: ready here first, then downloads on first use, then untrained."""
+        entries = [ZooEntry(n, r, picker_label(n, self.info(n), r, self.accuracy(n)))
+                   for n in self.names(owner) for r in [self.readiness(n)]]
         return sorted(entries, key=lambda e: ORDER.index(e.readiness))  # stable: runs, then registry order
 
-    def choices(self) -> list[tuple[str, str]]:
-        """(label, name) pairs in picker order, as gradio's Dropdown takes them."""
-        return [(e.label, e.name) for e in self.grouped()]
+    def choices(self, owner: str | None = None) -> list[tuple[str, str]]:
+        """(label, name) pairs in picker order for owner (a session), as gradio's Dropdown takes them."""
+        return [(e.label, e.name) for e in self.grouped(owner)]
+
+    def accuracy(self, name: str) -> float | None:
+        """The test accuracy (0..1) name's weights recorded, only when they are here or were loaded; None for
+        a model that has not got them (untrained, not downloaded yet, or a download that failed)."""
+        if self.readiness(name) is not Readiness.READY:
+            return None
+        recorded = self.info(name).weights.metrics()
+        return recorded.test_acc if recorded else None
+
+    def problem(self, name: str) -> str:
+        """One sentence when loading name failed to get the trained weights it should have had (a failed or
+        impossible download, a damaged file); '' otherwise."""
+        return self.state(name).problem
+
+    def best(self, dataset: str) -> str | None:
+        """The registry model with trained weights here for dataset that recorded the best test accuracy (a
+        session's runs are used only when picked), or None when there is none."""
+        scored = [(self.accuracy(n) or 0.0, n) for n in list_models()
+                  if self.info(n).dataset == dataset and self.readiness(n) is Readiness.READY]
+        return max(scored, key=lambda s: s[0])[1] if scored else None
 
     def load(self, name: str, progress: Progress | None = None) -> tuple[nn.Module, ModelInfo]:
         """Build name with its best available weights; offline without weights it stays untrained, and says so.
@@ -104,7 +127,9 @@ class Zoo:
             self._remember(name, WeightsState(True, info.weights.status()))
         except (WeightsUnavailableError, BadInputError) as err:
             model = get_model(name)
-            self._remember(name, WeightsState(False, f"untrained (random weights): {err}"))
+            expected = info.weights.readiness() is not Readiness.UNTRAINED  # weights were here or downloadable
+            problem = f"{name} runs with random weights: {str(err).rstrip('.')}." if expected else ""
+            self._remember(name, WeightsState(False, f"untrained (random weights): {err}", problem))
         return model, info
 
     def _remember(self, name: str, state: WeightsState) -> None:
@@ -113,16 +138,15 @@ class Zoo:
             self._states[name] = state
 
 
-def picker_label(name: str, info: ModelInfo, readiness: Readiness) -> str:
+def picker_label(name: str, info: ModelInfo, readiness: Readiness, accuracy: float | None = None) -> str:
     """A short dropdown label: 'resnet18_cifar — CIFAR-10, ready (89.2 %)', 'resnet50 — ImageNet, downloads
-    97.8 MB', 'vgg11_cifar — untrained, shapes only'."""
+    97.8 MB', 'vgg11_cifar — untrained, shapes only' (accuracy: Zoo.accuracy, shown only when ready)."""
     spec = info.weights
     if readiness is Readiness.UNTRAINED:
         return f"{name} — untrained, shapes only"
     if readiness is Readiness.DOWNLOAD:
         return f"{name} — {spec.dataset_label}, downloads {spec.download_mb:.1f} MB"
-    recorded = spec.metrics()
-    score = f" ({recorded.test_acc * 100:.1f} %)" if recorded and recorded.test_acc else ""
+    score = f" ({accuracy * 100:.1f} %)" if accuracy else ""
     return f"{name} — {spec.dataset_label}, ready{score}"
 
 

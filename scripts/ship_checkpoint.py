@@ -16,7 +16,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnndemo import checkpoints  # noqa: E402
-from cnndemo.summary import summary  # noqa: E402
+from cnndemo.layertable import summary  # noqa: E402
 from cnndemo.train import TrainConfig, evaluate_checkpoint  # noqa: E402
 from cnndemo.train.config import command_line  # noqa: E402
 from cnndemo.models import load_checkpoint  # noqa: E402

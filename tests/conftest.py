@@ -181,3 +181,28 @@ def shared_test_pictures(dataset: str, per_class: int) -> list:
     grey = test.images.shape[1] == 1
     return [(Image.fromarray(im[0].numpy() if grey else im.permute(1, 2, 0).numpy()), int(c))
             for im, c in zip(test.images, test.labels)]
+
+
+def text_clashes(fig) -> list[str]:
+    """Every pair of drawn texts of a matplotlib figure whose boxes overlap, and every text that leaves the figure
+    (what a projector shows as an unreadable smudge or a cut-off word); empty when the figure reads cleanly."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    tick_labels, drawn = set(), []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks = axis.get_major_ticks() + axis.get_minor_ticks()
+            tick_labels |= {id(t) for tick in ticks for t in (tick.label1, tick.label2)}
+            drawn += [t for tick in axis._update_ticks() for t in (tick.label1, tick.label2)]  # the ticks in view
+    texts = [t for t in fig.findobj(Text) if id(t) not in tick_labels] + drawn
+    boxes = [(t.get_text(), t.get_window_extent(renderer).expanded(1, 1).shrunk(1, 1).padded(-1))
+             for t in texts if t.get_visible() and t.get_text().strip()]
+    inside = fig.bbox.padded(1)
+    out = [f"{a!r} leaves the figure" for a, box in boxes
+           if not (inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1))]
+    return out + [f"{a!r} overlaps {b!r}" for i, (a, box) in enumerate(boxes) for b, other in boxes[i + 1:]
+                  if box.overlaps(other)]

@@ -146,8 +146,11 @@ def test_same_scale_caption_and_colour_bar(client, cat):
 
 
 def test_compare_two_models(client, cat):
-    gallery, table = client.predict(cat, ["vgg11_cifar", "resnet18_cifar"], api_name="/compare")
+    gallery, table, boxed, seen, note = client.predict(cat, ["vgg11_cifar", "resnet18_cifar"], api_name="/compare")
     assert len(gallery) == 2 and [r[0] for r in table["data"]] == ["vgg11_cifar", "resnet18_cifar"]
+    assert [tile["caption"] for tile in seen] == ["vgg11_cifar: 32x32", "resnet18_cifar: 32x32"]
+    assert "only 10 classes (airplane" in note and "yellow box" in note and Path(boxed).is_file()
+    assert "on the crop" in gallery[1]["caption"]
     untrained, trained = table["data"]
     assert untrained[5:] == ["(untrained: hidden)"] * 3  # random weights never pass for predictions
     assert "cat" in trained[5].lower() and trained[3].endswith("%")  # the sidecar's accuracy
@@ -163,7 +166,8 @@ def test_compare_opens_on_ready_models_in_historical_order():
     ctx = AppContext()
     ticked = ready_names(ctx)
     years = [FAMILIES[ctx.zoo.info(n).family][0] for n in ticked]
-    assert years == sorted(years) and len(set(ctx.zoo.info(n).family for n in ticked)) == len(ticked)
+    assert years == sorted(years)  # one colour model per family and data set: an ImageNet form joins once here
+    assert len({(ctx.zoo.info(n).family, ctx.zoo.info(n).dataset) for n in ticked}) == len(ticked)
     assert all(ctx.zoo.readiness(n) is Readiness.READY for n in ticked) and DEFAULT_MODEL in ticked
     offered = {n for _, n in compare_choices(ctx)}
     assert all(ctx.zoo.readiness(n) is Readiness.READY for n in offered)  # untrained ones only when asked
@@ -171,10 +175,48 @@ def test_compare_opens_on_ready_models_in_historical_order():
 
 
 def test_compare_can_fix_one_class_for_every_model(client, cat):
-    gallery, table = client.predict(cat, ["resnet18_cifar", DEFAULT_MODEL], "dog", api_name="/compare")
+    gallery, table, *_ = client.predict(cat, ["resnet18_cifar", DEFAULT_MODEL], "dog", api_name="/compare")
     cifar, imagenet = table["data"]
     assert cifar[4] == "dog"  # the class is fixed where the model has it ...
     assert imagenet[4] != "dog"  # ... and ImageNet, which has breeds but no "dog", shows its own top-1
+
+
+def test_compare_says_a_download_failed_and_shows_no_accuracy_for_random_weights(empty_hub, monkeypatch, cat):
+    """Issue 21: offline, resnet18 ran with random weights beside torchvision's 69.8 %, and Compare never said
+    that the download had failed."""
+    from cnndemo.models import download
+    from cnndemo.ui.compare import comparer
+    from cnndemo.ui.context import AppContext
+
+    def offline(url: str) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(download, "_probe", offline)
+    gallery, table, _, _, note = comparer(AppContext())(cat["path"], ["resnet18_cifar", "resnet18"])
+    cifar, imagenet = table.values.tolist()
+    assert cifar[3].endswith("%") and imagenet[3] == "" and imagenet[4] == "(random weights)"
+    assert "resnet18 runs with random weights: resnet18's ImageNet weights (44.7 MB) are not on this computer" in note
+    assert "untrained" in gallery[1][1]
+
+
+def test_every_tab_that_loads_a_model_whose_download_failed_says_so(empty_hub, monkeypatch, cat):
+    from cnndemo.models import download
+    from cnndemo.ui.architecture import architect
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import knows_sentence
+    from cnndemo.ui.learn import first_and_last
+
+    def offline(url: str) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(download, "_probe", offline)
+    ctx = AppContext()
+    assert "knows the 1,000 ImageNet classes" in knows_sentence(ctx, "resnet18")  # before: it may download
+    _, totals = architect(ctx)("resnet18")  # the Architecture tab loads it first: the download fails there
+    failed = "resnet18 runs with random weights: resnet18's ImageNet weights (44.7 MB) are not on this computer"
+    assert failed in totals and knows_sentence(ctx, "resnet18").startswith(failed)  # Explore and Trust say it
+    assert failed in first_and_last(ctx)(cat["path"], "resnet18")[2]  # the Learn tab's softmax note
+    assert "%" not in dict((n, label) for label, n in ctx.zoo.choices())["resnet18"]
 
 
 def test_compare_without_an_image_says_it_uses_explores(client):
@@ -286,8 +328,8 @@ def test_training_budget_is_capped_by_the_server_limit():
 def test_googlenet_is_fed_at_the_size_its_checkpoint_was_tested_at(client, cat):
     """The CIFAR GoogLeNet ends its progressive resizing at 24 px; the app must feed it what it was measured on."""
     from cnndemo import checkpoints
-    from cnndemo.models.weights import shipped_checkpoint
-    side = checkpoints.read_meta(shipped_checkpoint("googlenet_cifar"))["input_size"][1]
+    from cnndemo.models.weights import shipped_path
+    side = checkpoints.read_meta(shipped_path("googlenet_cifar"))["input_size"][1]
     _, header, _ = client.predict(cat, "googlenet_cifar", "stem", api_name="/feature_maps")
     assert f"(1, 192, {side}, {side})" in header, header
 
@@ -370,6 +412,48 @@ def test_a_drawing_goes_straight_to_a_digits_model():
     assert f"goes to **{name}**" in note and layer["value"] in ctx.zoo.info(name).feature_layers
     label, _ = predictor(ctx)(picture, name)
     assert label["1"] == max(label.values()), label  # the stroke is read as a one
+
+
+def test_a_drawing_goes_to_the_shipped_digits_model_whatever_another_session_trained(tmp_path):
+    """Issue 21: once anyone had trained on MNIST, a fresh session's drawing went to that run, which its own
+    picker did not list ('... is not in the list of choices'); now it goes to the best shipped digits model."""
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import input_chooser
+    from test_zoo import _digits_run
+    ctx = AppContext()
+    ctx.zoo.add_run(_digits_run(tmp_path), "lenet mnist lesson #168ffa", owner="another session")
+    _, model, *_, note = input_chooser(ctx)("sketch", _drawn_digit(), None, DEFAULT_MODEL)
+    assert model["value"] == ctx.zoo.best("mnist") and not model["value"].startswith("run: ")
+    assert f"goes to **{model['value']}**, the best digits model here (99." in note
+
+
+def test_a_drawing_goes_to_a_run_only_when_the_student_picked_it(tmp_path):
+    """The Train tab puts a finished run in Explore's picker; a drawing still goes to the shipped model (the run
+    got 75 %) until the student picks the run by hand."""
+    from cnndemo.ui.context import AppContext
+    from cnndemo.ui.explore import input_chooser
+    from test_zoo import _digits_run
+    ctx = AppContext()
+    run = ctx.zoo.add_run(_digits_run(tmp_path), "my digits #1", owner="me")
+    choose = input_chooser(ctx)
+    _, model, *_, note = choose("sketch", _drawn_digit(), None, run)
+    assert model["value"] == ctx.zoo.best("mnist") and f"pick {run} in the Model list" in note
+    assert choose("sketch", _drawn_digit(), None, run, run)[1]["value"] == run  # picked by hand
+    assert choose("sketch", _drawn_digit(), None, "mnist_cnn")[1]["value"] == "mnist_cnn"  # a shipped one picked
+
+
+def test_the_pickers_that_follow_explore_list_this_sessions_runs_only(tmp_path):
+    from types import SimpleNamespace
+
+    from cnndemo.ui.components import FollowModel
+    from cnndemo.ui.context import AppContext
+    from test_zoo import _digits_run
+    ctx = AppContext()
+    run = ctx.zoo.add_run(_digits_run(tmp_path), "mine #2", owner="me")
+    follow = FollowModel(ctx.zoo)
+    mine = follow(run, SimpleNamespace(session_hash="me"))
+    assert mine["value"] == run and run in [n for _, n in mine["choices"]]
+    assert run not in [n for _, n in follow(DEFAULT_MODEL, SimpleNamespace(session_hash="you"))["choices"]]
 
 
 def test_a_drawing_saved_as_a_file_enters_through_the_safe_loader(tmp_path):

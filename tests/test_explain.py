@@ -522,10 +522,3 @@ def test_captum_gradcam_method_class_agrees_with_the_cached_path():
     np.testing.assert_allclose(heat, explainer.attribute(x, ExplainSettings(target=2)).heatmap, atol=1e-5)
     assert model_state(model) == before
 
-
-def test_a_tensorflow_same_convolution_names_its_uneven_padding():
-    from cnndemo.explain.render import describe_layer
-    model = get_model("efficientnet_lite0")
-    text = describe_layer(model, "_conv_stem", (1, 3, 224, 224), (1, 32, 112, 112))
-    assert "padding 0 top/left and 1 bottom/right (TensorFlow 'same')" in text
-    assert "(224 - 3 + 0 + 1)/2 + 1 = 112" in text and "padding 0\n" not in text

@@ -20,7 +20,7 @@ def shapes_checkpoint(tmp_path_factory) -> str:
     """A LeNet trained briefly on shapes: weights that are not random, a checkpoint with its sidecar."""
     out = tmp_path_factory.mktemp("run") / "lenet"
     cfg = replace(SHAPES_RECIPE, epochs=6, batch_size=32, limit_per_class=300, test_limit_per_class=10, out=str(out))
-    return list(train(cfg))[-1]["checkpoint"]
+    return list(train(cfg))[-1].checkpoint
 
 
 @pytest.mark.slow  # torch.onnx's exporter traces the model: about 10 s here

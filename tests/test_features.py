@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from cnndemo.data import BatchSpec, ClassSet, to_input
 from cnndemo.models import has_weights
-from cnndemo.train import CLASS_SET_RECIPE, FeatureCache, build_model, train
+from cnndemo.train import CLASS_SET_RECIPE, Done, FeatureCache, Start, build_model, train
 from cnndemo.train.features import model_fingerprint, picture_digests
 
 SPEC = BatchSpec((3, 16, 16), (0.5,) * 3, (0.5,) * 3)
@@ -113,15 +113,15 @@ def test_a_second_class_set_run_makes_no_forward_over_old_pictures(tmp_path):
         return model
     cs = grown_set(5)
     first = list(train(cfg, cs.splits(), model=counted_model(), features=cache))
-    assert sum(seen) == 10 and first[-1]["reason"] == "completed"
-    assert first[-1]["metrics"]["test_acc"] == 1.0  # red against blue, on frozen ImageNet features
+    assert sum(seen) == 10 and first[-1].reason == "completed"
+    assert first[-1].metrics["test_acc"] == 1.0  # red against blue, on frozen ImageNet features
     cs.add("red", [tinted(50, 0), tinted(51, 0)])
     cs.add("blue", [tinted(150, 2)])
     seen.clear()
     second = list(train(cfg, cs.splits(), model=counted_model(), features=cache))
     assert sum(seen) == 3 and cache.forwards == 13  # the three new pictures only
-    start = next(m for m in second if m["kind"] == "start")
-    assert start["n_train"] + start["n_test"] == 13 and start["mode"] == "probe"
+    start = next(m for m in second if isinstance(m, Start))
+    assert start.n_train + start.n_test == 13 and start.mode == "probe"
 
 
 needs_lite0 = pytest.mark.skipif(not has_weights("efficientnet_lite0"),
@@ -135,8 +135,8 @@ def head_run(tmp_path_factory):
                   out=str(tmp_path_factory.mktemp("run") / "colours"))
     model = build_model(cfg, 2)
     done = list(train(cfg, grown_set(4).splits(), model=model))[-1]
-    assert done["reason"] == "completed"
-    return done["checkpoint"], model.eval()
+    assert isinstance(done, Done) and done.reason == "completed"
+    return done.checkpoint, model.eval()
 
 
 @needs_lite0

@@ -1,18 +1,23 @@
 """cnndemo.learn against the real forward pass, independent hooks and published values."""
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from cnndemo import learn, models
 from cnndemo.errors import BadInputError
 from cnndemo.explain import hooks_left
 from cnndemo.learn.kinds import COLOURS
-from cnndemo.learn.story import model_depth
+from cnndemo.learn.figures import (TILE, TITLE_PX, _font, _map_rgb, _wrap, conv_step_figure, playground_figure,
+                                   story_figure)
+from cnndemo.learn.story import depth_story, model_depth
+
+from conftest import text_clashes
 
 
 def meta_model(name: str) -> tuple[nn.Module, torch.Tensor]:
@@ -57,13 +62,6 @@ class _Seen(Exception):
 def test_receptive_fields_equal_published_values(name, layer, rf):
     tr = learn.trace(*meta_model(name))
     assert tr.call(layer).rf.size == (rf, rf)
-
-
-def test_receptive_field_and_jump_rows():
-    rows = {r.layer: r for r in learn.shape_trace(learn.trace(*meta_model("vgg16")))}
-    assert (rows["features.28"].receptive_field, rows["features.28"].jump) == ("196", "16")
-    assert (rows["features.30"].receptive_field, rows["features.30"].jump) == ("212", "32")
-    assert rows["classifier.6"].receptive_field == "whole image"
 
 
 @pytest.mark.parametrize("name,depth", [("lenet5", 5), ("alexnet", 8), ("vgg16", 16), ("vgg19", 19),
@@ -271,7 +269,7 @@ def test_inception_view_branches_and_reduction_saving():
 
 @pytest.mark.slow
 def test_googlenet_inception_saving_matches_torchinfo():
-    from cnndemo.summary import summary
+    from cnndemo.layertable import summary
     model = models.get_model("googlenet")
     view = learn.block_view(model, torch.randn(1, 3, 224, 224), "inception3a")
     rows = {r.name: r for r in summary(model, (3, 224, 224)).rows}
@@ -332,21 +330,36 @@ def _googlenet_cifar_at_32() -> tuple[nn.Module, torch.Tensor]:
     return model, torch.empty(1, 3, 32, 32, device="meta")
 
 
-def test_shape_trace_formulas_give_the_real_sizes():
-    model, x = models.get_model("efficientnet_lite0"), torch.randn(1, 3, 224, 224)
-    rows = learn.shape_trace(learn.trace(model, x))
-    assert rows[0].formula == "out = (224 - 3 + 0 + 1)/2 + 1 = 112 (padding 0 before, 1 after)"
-    for row in rows:
-        numbers = re.findall(r"\+ 1 = (\d+)", row.formula)
-        if numbers:
-            assert int(numbers[-1]) == int(row.output.split("x")[-1]), row
-    lenet = learn.shape_trace(learn.trace(models.get_model("lenet5"), torch.randn(1, 3, 32, 32)))
-    assert [r.formula for r in lenet[:3]] == ["out = (32 - 5 + 2*0)/1 + 1 = 28", "keeps the shape",
-                                              "out = (28 - 2 + 2*0)/2 + 1 = 14"]
-    assert lenet[6].formula == "flatten: 16 x 5 x 5 = 400 values"
-
-
 # ---- filters, softmax, playground, story ----
+def _find_tile(picture: np.ndarray, tile: np.ndarray) -> tuple[int, int] | None:
+    """Where tile sits in picture (top-left corner), or None."""
+    h, w = tile.shape[:2]
+    for y in range(picture.shape[0] - h + 1):
+        for x in np.flatnonzero((picture[y, : picture.shape[1] - w + 1] == tile[0, 0]).all(axis=1)):
+            if np.array_equal(picture[y:y + h, x:x + w], tile):
+                return y, int(x)
+    return None
+
+
+def test_block_maps_are_projector_sized_channels_under_a_title():
+    model, x = models.get_model("googlenet_cifar").eval(), torch.randn(1, 3, 32, 32)
+    view = learn.block_view(model, x, "a3")
+    branch = view.branches[0]
+    assert branch.name == "branch 1: Conv2d 1x1" and min(branch.maps.shape[:2]) >= 2 * TILE >= 320
+    real = hooked(model, x, ["a3.block1"])["a3.block1"][1][0].numpy()
+    for c in range(4):  # each of the first 4 channels is in the picture at TILE x TILE, pixels kept as pixels
+        enlarged = np.asarray(Image.fromarray(_map_rgb(real[c])).resize((TILE, TILE), Image.Resampling.NEAREST))
+        where = _find_tile(branch.maps, enlarged)
+        assert where is not None and where[0] >= 2 * 22, c  # below a title of at least two lines
+
+
+def test_tile_titles_wrap_inside_the_picture():
+    font = _font(TITLE_PX)
+    text = "branch 3: Conv2d 1x1 -> Conv2d 3x3 -> Conv2d 3x3: channels 0-3 of 32, 32x32 each (own colour scale)"
+    lines = _wrap(text, font, 2 * TILE)
+    assert " ".join(lines) == text and len(lines) > 1 and all(font.getlength(line) <= 2 * TILE for line in lines)
+
+
 def test_first_filters_are_the_weights_and_the_maps():
     model, x = models.get_model("alexnet_cifar"), torch.randn(1, 3, 32, 32)
     view = learn.first_filters(model, x, limit=16)
@@ -398,9 +411,16 @@ def test_playground_refuses_impossible_settings(args, words):
         learn.playground(*args)
 
 
+def test_playground_outcome_shows_the_refusal_alone():
+    text, result = learn.playground_outcome(3, 3, 2, 0, 1)
+    assert result.out == 1 and result.formula in text
+    text, result = learn.playground_outcome(3, 7, 2, 0, 1)  # the issue's setting: a 7x7 kernel on 3x3
+    assert result is None and "does not fit" in text and "out =" not in text and text.count("does not fit") == 1
+
+
 def test_story_reads_the_sidecars_and_computes_the_rest():
     from cnndemo import checkpoints
-    from cnndemo.models.spec import shipped_path
+    from cnndemo.models.weights import shipped_path
     rows = learn.story(["lenet5", "efficientnet_lite0", "resnet18_cifar"])
     assert [r.model for r in rows] == ["lenet5", "resnet18_cifar", "efficientnet_lite0"]  # by year
     lenet, resnet, lite = rows
@@ -409,6 +429,50 @@ def test_story_reads_the_sidecars_and_computes_the_rest():
     assert lite.accuracy == "ImageNet weights (package)" and lite.year == learn.FAMILIES["EfficientNet"][0]
     assert lenet.params == sum(p.numel() for p in models.get_model("lenet5").parameters())
     assert lenet.mult_adds > lenet.params and lenet.depth == 5
+    assert resnet.depth_text == "18 = 17 conv + 1 FC; each residual block adds 2"
+    assert lenet.depth_text.startswith("5 = 2 conv + 3 FC") and lenet.published.startswith("LeNet-5: 5 = ")
+
+
+@pytest.mark.parametrize("name,text", [
+    ("vgg16_bn_cifar", "14 = 13 conv + 1 FC"),  # the CIFAR form has one fully connected layer, the paper three
+    ("googlenet_cifar", "29 = 28 conv + 1 FC; each Inception module adds 3"),  # its 5x5 branch is two 3x3
+    ("alexnet", "8 = 5 conv + 3 FC"), ("vgg16", "16 = 13 conv + 3 FC"),
+    ("googlenet", "22 = 21 conv + 1 FC; each Inception module adds 2"),
+    ("resnet18", "18 = 17 conv + 1 FC; each residual block adds 2"),
+    ("densenet121", "121 = 120 conv + 1 FC; each dense layer adds 2")])
+def test_depth_says_what_it_counts_and_the_paper_forms_match_the_papers(name, text):
+    depth, said = depth_story(name, models.model_info(name).input_size)
+    assert said == text and depth == int(text.split()[0])
+    if models.model_info(name).torchvision_name:  # the ImageNet form is the paper's network: the paper's count
+        conv, fc = re.match(r"\d+ = (\d+) conv \+ (\d+) FC", said).groups()
+        published = learn.FAMILIES[models.model_info(name).family][2]
+        assert f": {depth} " in published and f"{conv} conv" in published and f"{fc} FC" in published
+
+
+def test_story_chart_has_no_overlapping_or_cut_off_text():
+    rows = learn.story()
+    fig = story_figure(rows)
+    assert text_clashes(fig) == [] and len(rows) == len(learn.FAMILIES)
+    assert [t.get_text().split(" (")[0] for t in fig.axes[0].get_yticklabels()] == [r.model for r in rows]
+
+
+@pytest.mark.parametrize("size,k,s,p,d", [(7, 3, 1, 0, 1), (16, 3, 1, 4, 1), (1, 1, 1, 0, 1), (1, 11, 8, 8, 1),
+                                          (16, 1, 1, 0, 1), (16, 5, 4, 2, 3), (3, 3, 2, 0, 1)])
+def test_playground_figure_text_is_clear(size, k, s, p, d):
+    assert text_clashes(playground_figure(learn.playground(size, k, s, p, d))) == []
+
+
+@pytest.mark.parametrize("name,layer,y,x", [("lenet5", "cn1", 5, 5), ("resnet18_cifar", "layer2.0.conv1", 0, 0)])
+def test_conv_step_figure_text_is_clear(name, layer, y, x):
+    step = learn.conv_step(models.get_model(name).eval(), torch.randn(1, 3, 32, 32), layer, 1, y, x)
+    fig = conv_step_figure(step)
+    assert text_clashes(fig) == [] and min(t.get_fontsize() for ax in fig.axes for t in ax.texts) >= 9
+
+
+def test_story_table_says_what_each_number_counts():
+    table = learn.story_table(learn.story(["googlenet_cifar"]))
+    assert table[0]["depth here (weight layers on the longest path)"].startswith("29 = 28 conv + 1 FC")
+    assert table[0]["depth in the paper"].startswith("GoogLeNet: 22 layers with weights")
 
 
 def test_story_picks_one_model_per_family_in_order():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cnndemo.learn.figures import TILE
 from test_browser import CHROMIUM_ARGS, find_chromium
 
 pytestmark = pytest.mark.slow
@@ -89,8 +90,20 @@ def test_learn_on_the_image_shows_the_block_and_the_softmax(page, shots):
     assert page.locator("#learn-block-maps img").count() >= 3
     page.locator("#learn-block-maps").scroll_into_view_if_needed()
     page.screenshot(path=shots / "learn-block.png")
-    page.get_by_text("5. First-layer filters and softmax").click()
+    for shown, natural in _image_widths(page, "#learn-block-maps img"):  # each map tile as the projector shows it
+        assert shown * TILE / natural >= 160, (shown, natural)
+    page.get_by_text("4. First-layer filters and softmax").click()
     softmax = page.get_by_text(re.compile(r"sum of e\^z over all [\d,]+ classes"))
     softmax.wait_for(timeout=60_000)
     softmax.scroll_into_view_if_needed()
     page.screenshot(path=shots / "learn-softmax.png")
+    page.locator("#learn-filters img").first.wait_for()
+    for shown, natural in _image_widths(page, "#learn-filters img"):
+        assert shown * TILE / natural >= 160, (shown, natural)
+
+
+def _image_widths(page, selector: str) -> list[tuple[float, int]]:
+    """(width on screen, width of the picture) of every loaded image the selector finds."""
+    page.wait_for_function(f"[...document.querySelectorAll({selector!r})].every(i => i.complete && i.naturalWidth)")
+    return [tuple(w) for w in page.eval_on_selector_all(
+        selector, "imgs => imgs.map(i => [i.getBoundingClientRect().width, i.naturalWidth])")]

@@ -91,3 +91,10 @@ def test_bad_requests_get_a_sentence_and_the_server_keeps_serving(lclient, cat):
     with pytest.raises(Exception, match="(?i)upload"):
         lclient.predict(None, "lenet5", "cn1", 0, 0, 0, api_name="/conv_step")
     assert lclient.predict("lenet5", api_name="/receptive_field")["data"]
+
+
+def test_playground_refusal_leaves_no_stale_formula_or_figure():
+    text, fig = learn_tab.play(3, 3, 2, 0, 1)
+    assert "out = (3 - 3 + 2*0)/2 + 1 = 1" in text and fig is not None
+    text, fig = learn_tab.play(3, 7, 2, 0, 1)  # refused: the sentence once, no formula, the old chart cleared
+    assert text.count("does not fit") == 1 and "out =" not in text and fig is None

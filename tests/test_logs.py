@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from cnndemo import logs
+from cnndemo.train.messages import Epoch
 
 
 def _lines(caplog, name: str) -> list[dict]:
@@ -38,8 +39,9 @@ def test_timed_request_marks_an_escaping_error(caplog):
 
 
 def test_epoch_line_keeps_metrics_and_drops_bulky_fields(caplog):
-    message = {"kind": "epoch", "epoch": 2, "train_acc": 0.912345678, "test_acc": 0.9, "test_loss": 0.3,
-               "confusion_matrix": [[1, 2], [3, 4]], "misclassified": [(1, 2, 3)]}
+    message = Epoch(epoch=2, train_loss=0.5, train_acc=0.912345678, test_loss=0.3, test_acc=0.9, n_test=10,
+                    test_acc_ci=[0.6, 0.98], best_acc=0.9, elapsed_s=1.25, step=8, per_class_accuracy=[0.8, 1.0],
+                    confusion_matrix=[[1, 2], [3, 4]], misclassified=[(1, 2, 3)])
     with caplog.at_level(logging.INFO, logger="cnndemo.training"):
         logs.log_epoch(message, run="r1", model="lenet5", device="cpu")
     (line,) = _lines(caplog, "cnndemo.training")

@@ -11,7 +11,7 @@ from cnndemo.models import WeightsKind, get_model, list_models, model_info, regi
 from cnndemo.models.googlenet import GoogLeNetOutputs
 
 DATASETS = {"imagenet", "cifar10", "mnist", "fashion_mnist"}
-# the seed printouts and the AlexNet table are checked in tests/test_summary.py
+# the seed printouts and the AlexNet table are checked in tests/test_layertable.py
 
 
 def _meta_model(name: str, **kwargs) -> nn.Module:

@@ -60,11 +60,11 @@ def test_a_short_run_on_shapes_learns_offline(tmp_path, no_data_folder):
     cfg = replace(SHAPES_RECIPE, epochs=6, batch_size=32, limit_per_class=300, test_limit_per_class=40,
                   out=str(tmp_path / "s"), log_every=100)
     done = list(train(cfg))[-1]
-    assert done["reason"] == "completed"
-    assert done["metrics"]["test_acc"] > 2 / len(shapes.CLASSES)  # well above the 20 % of chance
+    assert done.reason == "completed"
+    assert done.metrics["test_acc"] > 2 / len(shapes.CLASSES)  # well above the 20 % of chance
 
 
 @pytest.mark.slow
 def test_the_train_tab_defaults_reach_90_percent_offline(tmp_path, no_data_folder):
     done = list(train(replace(SHAPES_RECIPE, out=str(tmp_path / "s"), log_every=1000)))[-1]
-    assert done["metrics"]["test_acc"] >= 0.9 and done["n_test"] == 1000
+    assert done.metrics["test_acc"] >= 0.9 and done.n_test == 1000

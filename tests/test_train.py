@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import cnndemo.train.device as hw
 from cnndemo import checkpoints
 from cnndemo.data import BatchSpec, Batches, DataSettings, Splits, TensorData, load_splits
 from cnndemo.errors import BadInputError
-from cnndemo.train import TrainConfig, command_line, evaluate, train
+from cnndemo.train import Done, Epoch, Start, Step, TrainConfig, command_line, evaluate, train
 from cnndemo.train.parts import loss_of
 from conftest import DATA_ROOT as SHARED
 from conftest import data_folder, needs_data
@@ -41,15 +42,15 @@ def run(cfg, data, stop=None, model=None) -> list[dict]:
 @needs_mnist
 def test_short_mnist_run_learns(tmp_path, mnist_small):
     msgs = run(config(tmp_path, epochs=2), mnist_small)
-    steps = [m["loss"] for m in msgs if m["kind"] == "step"]
-    epochs = [m for m in msgs if m["kind"] == "epoch"]
+    steps = [m.loss for m in msgs if isinstance(m, Step)]
+    epochs = [m for m in msgs if isinstance(m, Epoch)]
     done = msgs[-1]
-    assert done["kind"] == "done" and done["reason"] == "completed"
+    assert isinstance(done, Done) and done.reason == "completed"
     assert sum(steps[-5:]) / 5 < 0.5 * sum(steps[:5]) / 5  # the loss falls
-    assert epochs[-1]["test_acc"] > 0.6  # held-out accuracy far above the 10 % of chance
-    assert Path(done["checkpoint"]).is_file()
-    meta = checkpoints.load(done["checkpoint"])[1]
-    assert meta["arch"] == "lenet5_mnist" and meta["metrics"]["test_acc"] == max(e["test_acc"] for e in epochs)
+    assert epochs[-1].test_acc > 0.6  # held-out accuracy far above the 10 % of chance
+    assert Path(done.checkpoint).is_file()
+    meta = checkpoints.load(done.checkpoint)[1]
+    assert meta["arch"] == "lenet5_mnist" and meta["metrics"]["test_acc"] == max(e.test_acc for e in epochs)
     assert meta["recipe"]["epochs"] == 2 and "python -m cnndemo train" in meta["command"]
 
 
@@ -57,10 +58,10 @@ def test_short_mnist_run_learns(tmp_path, mnist_small):
 def test_trained_checkpoint_reloads_with_same_accuracy(tmp_path, mnist_small):
     from cnndemo.models import load_checkpoint
     done = run(config(tmp_path), mnist_small)[-1]
-    model, meta = load_checkpoint(done["checkpoint"])
+    model, meta = load_checkpoint(done.checkpoint)
     spec = BatchSpec(tuple(meta["input_size"]), tuple(meta["mean"]), tuple(meta["std"]))
     ev = evaluate(model, Batches(mnist_small.test, spec, 128), 10, amp=True)  # the trainer's precision
-    assert ev["accuracy"] == pytest.approx(done["metrics"]["test_acc"], abs=1e-6)
+    assert ev["accuracy"] == pytest.approx(done.metrics["test_acc"], abs=1e-6)
 
 
 @needs_mnist
@@ -69,13 +70,13 @@ def test_cancel_stops_within_one_step(tmp_path, mnist_small):
     msgs, after = [], 0
     for m in train(config(tmp_path, epochs=3), mnist_small, stop):
         msgs.append(m)
-        if stop.is_set() and m["kind"] == "step":
+        if stop.is_set() and isinstance(m, Step):
             after += 1
-        if m["kind"] == "step" and m["step"] == 3:
+        if isinstance(m, Step) and m.step == 3:
             stop.set()
     assert after == 0
-    assert msgs[-1]["reason"] == "cancelled"
-    assert msgs[-1]["checkpoint"] and Path(msgs[-1]["checkpoint"]).is_file()  # nothing better yet: saved at cancel
+    assert msgs[-1].reason == "cancelled"
+    assert msgs[-1].checkpoint and Path(msgs[-1].checkpoint).is_file()  # nothing better yet: saved at cancel
 
 
 @needs_mnist
@@ -83,10 +84,10 @@ def test_time_budget_stops_cleanly(tmp_path, mnist_small):
     import time
     t0 = time.perf_counter()
     msgs = run(config(tmp_path, epochs=50, time_budget_s=1.5), mnist_small)
-    assert msgs[-1]["reason"] == "time_budget"
-    assert any(m["kind"] == "step" for m in msgs)  # the budget leaves room to train, not just to stop
+    assert msgs[-1].reason == "time_budget"
+    assert any(isinstance(m, Step) for m in msgs)  # the budget leaves room to train, not just to stop
     assert time.perf_counter() - t0 < 1.5 + 3.0
-    assert Path(msgs[-1]["checkpoint"]).is_file()
+    assert Path(msgs[-1].checkpoint).is_file()
 
 
 class Flaky(nn.Module):
@@ -117,15 +118,15 @@ def test_out_of_memory_ends_run_and_keeps_last_good_checkpoint(tmp_path):
     model = Flaky(fail_at=6, error=torch.cuda.OutOfMemoryError)  # epoch 1: 4 train steps + eval, then fails
     msgs = run(config(tmp_path, epochs=3, batch_size=16), data, model=model)
     done = msgs[-1]
-    assert done["reason"] == "oom" and "smaller batch" in done["message"]
-    assert [m["kind"] for m in msgs].count("epoch") == 1
-    assert Path(done["checkpoint"]).is_file()
+    assert done.reason == "oom" and "smaller batch" in done.message
+    assert [type(m) for m in msgs].count(Epoch) == 1
+    assert Path(done.checkpoint).is_file()
 
 
 def test_exception_mid_save_leaves_previous_checkpoint_whole(tmp_path, monkeypatch):
     data = digits()
     cfg = config(tmp_path, epochs=3, batch_size=16, lr=0.05)
-    first = run(cfg, data, model=Flaky(0, RuntimeError))[-1]["checkpoint"]
+    first = run(cfg, data, model=Flaky(0, RuntimeError))[-1].checkpoint
     before = Path(first).read_bytes()
 
     def half_then_crash(tensors, filename, metadata=None):
@@ -165,14 +166,14 @@ def test_aux_outputs_add_three_tenths():
 
 @needs_mnist
 def test_probe_from_checkpoint_trains_only_a_new_head(tmp_path, mnist_small):
-    first = run(config(tmp_path / "a"), mnist_small)[-1]["checkpoint"]
+    first = run(config(tmp_path / "a"), mnist_small)[-1].checkpoint
     probe = run(config(tmp_path / "b", mode="probe", init=first, lr=1e-2, epochs=2), mnist_small)
-    start = next(m for m in probe if m["kind"] == "start")
-    assert start["trainable"] == 84 * 10 + 10  # only LeNet's new fc3
-    before, after = checkpoints.load(first)[0], checkpoints.load(probe[-1]["checkpoint"])[0]
+    start = next(m for m in probe if isinstance(m, Start))
+    assert start.trainable == 84 * 10 + 10  # only LeNet's new fc3
+    before, after = checkpoints.load(first)[0], checkpoints.load(probe[-1].checkpoint)[0]
     assert all(torch.equal(after[k], before[k]) for k in before if not k.startswith("fc3"))
     assert not torch.equal(after["fc3.weight"], before["fc3.weight"])
-    assert probe[-1]["metrics"]["test_acc"] > 0.6  # the trained features carry over
+    assert probe[-1].metrics["test_acc"] > 0.6  # the trained features carry over
 
 
 def test_bad_settings_are_refused():
@@ -213,7 +214,7 @@ def test_progressive_resizing_trains_and_tests_each_epoch_at_its_size(tmp_path, 
     per_epoch = 2000 // 500 + 1  # four training batches, then one test batch of 500
     epochs = [sorted(set(model.seen[i * per_epoch:(i + 1) * per_epoch])) for i in range(3)]
     assert epochs == [[(False, 12), (True, 12)], [(False, 16), (True, 16)], [(False, 16), (True, 16)]]
-    meta = checkpoints.load(msgs[-1]["checkpoint"])[1]
+    meta = checkpoints.load(msgs[-1].checkpoint)[1]
     best = meta["metrics"]["epoch"]
     assert meta["input_size"] == [1, 12 if best == 1 else 16, 12 if best == 1 else 16]
     assert "--sizes 12,16" in meta["command"]
@@ -235,7 +236,7 @@ model = build_model(cfg, 10)
 done = list(train(cfg, model=model))[-1]
 rank = dist.get_rank()
 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/rank{rank}.safetensors",
-          metadata={"acc": str(done["metrics"]["test_acc"]), "reason": done["reason"]})
+          metadata={"acc": str(done.metrics["test_acc"]), "reason": done.reason})
 """
 
 
@@ -262,7 +263,7 @@ def test_ddp_two_cpu_processes_end_identical_and_match_single_process(tmp_path, 
     single = load_splits("mnist", DataSettings(root=str(SHARED), limit_per_class=100, test_limit_per_class=30))
     # Two ranks of 32 make one step on 64 images, so the fair single-process twin uses batches of 64:
     # the same number of optimizer steps on the same effective batch.
-    solo = run(config(tmp_path / "solo", epochs=3, batch_size=64), single)[-1]["metrics"]["test_acc"]
+    solo = run(config(tmp_path / "solo", epochs=3, batch_size=64), single)[-1].metrics["test_acc"]
     ddp = float(ranks[0][1]["acc"])
     assert ddp > 0.6 and abs(ddp - solo) < 0.12, (ddp, solo)
     assert (tmp_path / "ck.safetensors").is_file()  # written once, by rank 0
@@ -335,11 +336,11 @@ def test_stop_reasons_are_named_and_counters_add_up(tmp_path):
     from cnndemo.train import StopReason
     data = digits(40)
     msgs = run(config(tmp_path, epochs=2, batch_size=16), data, model=Flaky(0, RuntimeError))
-    steps = [m for m in msgs if m["kind"] == "step"]
-    assert msgs[-1]["reason"] == StopReason.COMPLETED == "completed"
-    assert msgs[-1]["message"] == StopReason.COMPLETED.sentence
-    assert [m["step"] for m in steps] == list(range(1, 7))  # 3 batches of 16 per epoch, two epochs
-    assert [m["epoch"] for m in steps] == [1, 1, 1, 2, 2, 2] and steps[-1]["steps_total"] == 6
+    steps = [m for m in msgs if isinstance(m, Step)]
+    assert msgs[-1].reason == StopReason.COMPLETED == "completed"
+    assert msgs[-1].message == StopReason.COMPLETED.sentence
+    assert [m.step for m in steps] == list(range(1, 7))  # 3 batches of 16 per epoch, two epochs
+    assert [m.epoch for m in steps] == [1, 1, 1, 2, 2, 2] and steps[-1].steps_total == 6
     assert {r.value for r in StopReason} == {"completed", "time_budget", "cancelled", "oom"}
 
 
@@ -347,11 +348,11 @@ def test_a_stop_before_the_first_step_is_a_cancel_with_nothing_kept(tmp_path):
     stop = threading.Event()
     stop.set()
     msgs = run(config(tmp_path), digits(), stop, model=Flaky(0, RuntimeError))
-    assert [m["kind"] for m in msgs] == ["start", "done"]
-    assert msgs[-1]["reason"] == "cancelled" and msgs[-1]["checkpoint"] is None
+    assert [type(m) for m in msgs] == [Start, Done]
+    assert msgs[-1].reason == "cancelled" and msgs[-1].checkpoint is None
 
 
-# ---------- results a class can trust: counts, intervals, warnings, per-mode learning rates, run names ----------
+# ---------- what a run tells: counts, intervals, warnings, per-mode learning rates, run names ----------
 
 def shapes_small(per_class: int = 60, test_per_class: int = 4) -> Splits:
     """A few shapes pictures (the offline built-in set): colour, 32x32."""
@@ -361,47 +362,24 @@ def shapes_small(per_class: int = 60, test_per_class: int = 4) -> Splits:
 def test_every_message_carries_counts_intervals_and_warnings(tmp_path):
     data = shapes_small()
     msgs = run(config(tmp_path, model="lenet5", dataset="shapes", epochs=2, run_name="Class 4B, first try"), data)
-    start, epochs, done = msgs[0], [m for m in msgs if m["kind"] == "epoch"], msgs[-1]
+    start, epochs, done = msgs[0], [m for m in msgs if isinstance(m, Epoch)], msgs[-1]
     epoch = epochs[-1]
-    assert (start["n_train"], start["n_test"]) == (300, 20) == (done["n_train"], done["n_test"])
-    assert start["run_name"] == done["run_name"] == "Class 4B, first try" and start["lr"] == 3e-3
-    assert start["warnings"] == done["warnings"] == []  # 20 test pictures, colour model: nothing to say
-    lo, hi = epoch["test_acc_ci"]
-    assert epoch["n_test"] == 20 and lo <= epoch["test_acc"] <= hi and hi - lo > 0.2  # wide on 20 pictures
-    kept = epochs[done["metrics"]["epoch"] - 1]
-    assert done["metrics"]["test_acc_ci"] == kept["test_acc_ci"] and done["metrics"]["n_test"] == 20
-    meta = checkpoints.load(done["checkpoint"])[1]
+    assert (start.n_train, start.n_test) == (300, 20) == (done.n_train, done.n_test)
+    assert start.run_name == done.run_name == "Class 4B, first try" and start.lr == 3e-3
+    assert start.warnings == done.warnings == ()  # 20 test pictures, colour model: nothing to say
+    lo, hi = epoch.test_acc_ci
+    assert epoch.n_test == 20 and lo <= epoch.test_acc <= hi and hi - lo > 0.2  # wide on 20 pictures
+    kept = epochs[done.metrics["epoch"] - 1]
+    assert done.metrics["test_acc_ci"] == kept.test_acc_ci and done.metrics["n_test"] == 20
+    meta = checkpoints.load(done.checkpoint)[1]
     assert meta["recipe"]["run_name"] == "Class 4B, first try" and meta["recipe"]["lr"] == 3e-3
 
 
-def test_a_small_test_set_and_colour_on_a_grey_model_are_said(tmp_path):
-    from cnndemo.train import MIN_TEST_IMAGES, run_warnings
-    small = shapes_small(test_per_class=2)  # 10 test pictures
-    warnings = run_warnings("lenet5_mnist", small)
-    assert len(warnings) == 2
-    assert "Only 10 test pictures" in warnings[0] and str(MIN_TEST_IMAGES) in warnings[0]
-    assert "in colour but lenet5_mnist reads grey 28x28" in warnings[1]
-    assert run_warnings("lenet5", small) == warnings[:1]
-    grey = Splits(*(TensorData(d.images.float().mean(1, keepdim=True).expand(-1, 3, -1, -1).to(torch.uint8),
-                               d.labels, d.classes) for d in (small.train, shapes_small(test_per_class=4).test)))
-    assert run_warnings("lenet5_mnist", grey) == []  # grey pictures in three channels are not colour
+def test_a_run_carries_its_warnings(tmp_path):
+    from cnndemo.train import run_warnings
+    small = shapes_small(test_per_class=2)  # 10 test pictures, colour on a grey model: two warnings
     done = run(config(tmp_path, model="lenet5_mnist", dataset="shapes"), small)[-1]
-    assert done["warnings"] == warnings
-
-
-def test_wilson_interval_is_scipys_and_sane_at_the_edges():
-    import math
-    from cnndemo.train import wilson_interval
-    z = 1.959963984540054
-    for k, n in ((6, 6), (0, 10), (45, 50), (3, 7)):
-        p = k / n
-        centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        lo, hi = wilson_interval(k, n)
-        assert lo == pytest.approx(max(0.0, centre - half / (1 + z * z / n)), abs=1e-9)
-        assert hi == pytest.approx(min(1.0, centre + half / (1 + z * z / n)), abs=1e-9)
-        assert lo <= p <= hi
-    assert wilson_interval(6, 6)[0] < 0.62  # "100 %" on 6 pictures: could be 61 %
-    assert wilson_interval(0, 0) == (0.0, 1.0)
+    assert len(done.warnings) == 2 and list(done.warnings) == run_warnings("lenet5_mnist", small)
 
 
 @pytest.mark.parametrize("mode", ["scratch", "finetune", "probe"])
@@ -409,8 +387,8 @@ def test_each_mode_starts_from_its_own_learning_rate(tmp_path, mode):
     from cnndemo.train import DEFAULT_LR
     cfg = config(tmp_path, model="lenet5", dataset="shapes", mode=mode, lr=None, schedule="none", init="none")
     assert cfg.learning_rate == DEFAULT_LR[mode] and DEFAULT_LR["finetune"] < DEFAULT_LR["probe"]
-    step = next(m for m in run(cfg, shapes_small(20, 2)) if m["kind"] == "step")
-    assert step["lr"] == DEFAULT_LR[mode]
+    step = next(m for m in run(cfg, shapes_small(20, 2)) if isinstance(m, Step))
+    assert step.lr == DEFAULT_LR[mode]
     assert replace(cfg, lr=0.05).learning_rate == 0.05
 
 
@@ -428,8 +406,8 @@ def test_keep_last_saves_the_last_epoch_once(tmp_path, monkeypatch):
     real = loop.save_checkpoint
     monkeypatch.setattr(loop, "save_checkpoint", lambda *a, **k: saved.append(k["epoch"]) or real(*a, **k))
     msgs = run(config(tmp_path, model="lenet5", dataset="shapes", epochs=3, keep="last"), shapes_small(20, 2))
-    assert saved == [3] and msgs[-1]["metrics"]["epoch"] == 3
-    assert msgs[-1]["metrics"]["test_acc"] == [m for m in msgs if m["kind"] == "epoch"][-1]["test_acc"]
+    assert saved == [3] and msgs[-1].metrics["epoch"] == 3
+    assert msgs[-1].metrics["test_acc"] == [m for m in msgs if isinstance(m, Epoch)][-1].test_acc
 
 
 # ---------- mistakes: the pictures of a confusion-matrix cell ----------
@@ -440,7 +418,7 @@ def shapes_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("mistakes") / "ck"
     cfg = TrainConfig(model="lenet5", dataset="shapes", epochs=2, batch_size=32, lr=3e-3, limit_per_class=200,
                       test_limit_per_class=30, out=str(out), threads=1)
-    return list(train(cfg))[-1]["checkpoint"]
+    return list(train(cfg))[-1].checkpoint
 
 
 def test_mistakes_are_the_misclassified_test_pictures(shapes_run):
@@ -472,3 +450,58 @@ def test_checkpoint_mistakes_use_the_builtin_test_split_and_refuse_unknown_class
     assert all(int(full.test.labels[i]) == 0 for i in full.indices)
     with pytest.raises(BadInputError, match="no class 'hexagon'"):
         checkpoint_mistakes(shapes_run, "hexagon", 0)
+
+
+# ---------- speed and time left, from this run's own wall clock ----------
+
+FORWARD_S, READER_STEP_S, READER_EPOCH_S = 0.02, 0.02, 0.1  # a forward, and a reader drawing after each message
+
+
+class Sleepy(nn.Module):
+    """A 28x28 classifier whose forward takes a known time (it sleeps), so a run's pace is known."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+
+    def forward(self, x):
+        time.sleep(FORWARD_S)
+        return self.net(x)
+
+
+def read_slowly(messages) -> list:
+    """Every message, taking the time a UI takes to draw after each step and each epoch (the user waits for it)."""
+    seen = []
+    for m in messages:
+        seen.append(m)
+        time.sleep(READER_STEP_S if isinstance(m, Step) else READER_EPOCH_S if isinstance(m, Epoch) else 0.0)
+    return seen
+
+
+def _check_estimates(msgs: list) -> None:
+    """After the first tenth of the run, each step's time left is the time really left within 25 % (0.1 s at the
+    very end), and its speed is the pictures per second really seen between step messages."""
+    steps, done = [m for m in msgs if isinstance(m, Step)], msgs[-1]
+    later = [m for m in steps if m.elapsed_s >= done.elapsed_s / 10]
+    assert len(later) >= 0.7 * len(steps) >= 20
+    for m in later:
+        assert m.eta_s == pytest.approx(done.elapsed_s - m.elapsed_s, rel=0.25, abs=0.1), (m.step, m.eta_s)
+    first, last = later[0], [m for m in later if m.epoch == later[0].epoch][-1]
+    seen = 8 * (last.step - first.step) / (last.elapsed_s - first.elapsed_s)
+    assert last.images_per_s == pytest.approx(seen, rel=0.25)
+
+
+def test_speed_and_time_left_are_this_runs_wall_clock(tmp_path):
+    # 2 epochs of 30 steps of 8 pictures: each step waits for its forward and for the reader, as a UI's user does
+    cfg = config(tmp_path, epochs=2, batch_size=8)
+    msgs = read_slowly(train(cfg, Splits(digits(240).train, digits(40).test), model=Sleepy()))
+    assert msgs[-1].reason == "completed" and msgs[-1].elapsed_s > 60 * (FORWARD_S + READER_STEP_S)
+    _check_estimates(msgs)
+
+
+def test_time_left_never_runs_past_the_time_budget(tmp_path):
+    cfg = config(tmp_path, epochs=50, batch_size=8, time_budget_s=2.0)
+    msgs = read_slowly(train(cfg, Splits(digits(240).train, digits(40).test), model=Sleepy()))
+    assert msgs[-1].reason == "time_budget"
+    assert all(m.eta_s <= 2.0 - m.elapsed_s + 1e-3 for m in msgs if isinstance(m, Step))
+    _check_estimates(msgs)

@@ -16,7 +16,7 @@ gr = pytest.importorskip("gradio")
 
 from cnndemo.data import ClassSetLimits  # noqa: E402
 from cnndemo.models import load_checkpoint  # noqa: E402
-from cnndemo.train import DEFAULT_LR, predictions  # noqa: E402
+from cnndemo.train import DEFAULT_LR, Done, Start, predictions  # noqa: E402
 from cnndemo.train.evaluate import checkpoint_spec  # noqa: E402
 from cnndemo.train.view import TrainView  # noqa: E402
 from cnndemo.ui import classbuilder, mistakes  # noqa: E402
@@ -228,12 +228,13 @@ def test_the_mode_radio_sets_its_learning_rate():
 
 def test_the_progress_text_keeps_counts_warnings_and_the_interval():
     view = TrainView(None)
-    view.update({"kind": "start", "run_name": "mine", "model": "lenet5_mnist", "mode": "scratch", "lr": 1e-3,
-                 "dataset": "my classes", "classes": ["a", "b"], "n_train": 8, "n_test": 4, "trainable": 10,
-                 "params": 10, "device": "CPU", "warnings": ["The pictures are in colour but lenet5_mnist reads grey"]})
-    view.update({"kind": "done", "metrics": {"test_acc": 0.75, "test_acc_ci": [0.3, 0.95], "n_test": 4, "epoch": 3},
-                 "reason": "completed", "elapsed_s": 1.0, "device": "CPU", "message": "finished all epochs",
-                 "n_test": 4})
+    warning = "The pictures are in colour but lenet5_mnist reads grey"
+    view.update(Start(run_name="mine", model="lenet5_mnist", mode="scratch", lr=1e-3, epochs=3, dataset="my classes",
+                      classes=("a", "b"), n_train=8, n_test=4, trainable=10, params=10, device="CPU",
+                      warnings=(warning,)))
+    view.update(Done(metrics={"test_acc": 0.75, "test_acc_ci": [0.3, 0.95], "n_test": 4, "epoch": 3},
+                     reason="completed", elapsed_s=1.0, device="CPU", message="finished all epochs", n_test=4,
+                     checkpoint=None, run_name="mine", n_train=8, warnings=(warning,)))
     text = view.text()
     assert "Run **mine**" in text and "**8 training** and **4 test** pictures" in text
     assert "75.00 %** on 4 test pictures (95 % interval 30-95 %)" in text and "in colour but" in text

@@ -1,19 +1,17 @@
-"""The UI-free pieces the tabs show: the Train view model fed by a real (tiny) run, its figures, the formula text."""
+"""The UI-free pieces the tabs show: the Train view model fed by a real (tiny) run, and its figures."""
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 from cnndemo.data import Splits, TensorData
 from cnndemo.figures import confusion_figure, curves_figure
-from cnndemo.summary import first_conv_worked, formulas_text
-from cnndemo.train import TrainConfig, train
+from cnndemo.train import Done, Epoch, Step, TrainConfig, train
 from cnndemo.train.view import MAX_MISTAKES, TrainView
+
+from conftest import text_clashes
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +34,10 @@ def test_train_view_follows_the_run_to_its_end(run):
         view.update(message)
     done = messages[-1]
     line, curves, confusion, wrong, files = view.outputs()
-    assert done["kind"] == "done" and done["reason"] in line
-    assert f"{100 * done['metrics']['test_acc']:.2f} %" in line
-    steps = [m for m in messages if m["kind"] == "step"]
-    assert [p["value"] for p in view.steps if p["curve"] == "train loss"] == [m["loss"] for m in steps]
+    assert isinstance(done, Done) and done.reason in line
+    assert f"{100 * done.metrics['test_acc']:.2f} %" in line
+    steps = [m for m in messages if isinstance(m, Step)]
+    assert [p["value"] for p in view.steps if p["curve"] == "train loss"] == [m.loss for m in steps]
     assert [p["epoch"] for p in view.epochs] == [1, 1, 2, 2]
     assert confusion is not None and files is None  # the files come from the tab once the run is registered
     assert [len(ax.get_lines()) for ax in curves.axes] == [2, 2]  # train and test loss; train and test accuracy
@@ -47,10 +45,10 @@ def test_train_view_follows_the_run_to_its_end(run):
 
 def test_mistakes_are_the_real_test_images_with_their_true_and_predicted_class(run):
     data, messages = run
-    last = [m for m in messages if m["kind"] == "epoch"][-1]
+    last = [m for m in messages if isinstance(m, Epoch)][-1]
     view = TrainView(data)
     view.update(last)
-    expected = last["misclassified"][:MAX_MISTAKES]
+    expected = last.misclassified[:MAX_MISTAKES]
     assert len(view.wrong) == len(expected) > 0
     for (path, caption), (i, true, predicted) in zip(view.wrong, expected):
         assert np.array_equal(np.asarray(Image.open(path)), data.test.images[i, 0].numpy())
@@ -59,10 +57,10 @@ def test_mistakes_are_the_real_test_images_with_their_true_and_predicted_class(r
 
 def test_step_line_shows_progress_and_speed(run):
     data, messages = run
-    step = next(m for m in messages if m["kind"] == "step")
+    step = next(m for m in messages if isinstance(m, Step))
     view = TrainView(data)
     view.update(step)
-    assert view.line.startswith(f"step {step['step']}/{step['steps_total']} ") and f"{step['loss']:.3f}" in view.line
+    assert view.line.startswith(f"step {step.step}/{step.steps_total} ") and f"{step.loss:.3f}" in view.line
 
 
 def test_confusion_figure_labels_every_class():
@@ -72,32 +70,25 @@ def test_confusion_figure_labels_every_class():
     assert np.array_equal(ax.images[0].get_array(), [[3, 1], [0, 4]])
 
 
+def test_confusion_figure_writes_every_count_in_its_cell_legibly():
+    classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    matrix = np.random.default_rng(0).integers(0, 1000, (10, 10))
+    fig = confusion_figure(matrix.tolist(), classes)
+    ax = fig.axes[0]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert cells == {(i, j): f"{v:,}" for (i, j), v in np.ndenumerate(matrix)}  # row: true, column: predicted
+    assert min(t.get_fontsize() for t in ax.texts) >= 10 and text_clashes(fig) == []
+    assert f"{np.trace(matrix):,} of {matrix.sum():,}" in ax.get_title()
+
+
+def test_one_epoch_points_with_equal_values_get_labels_that_do_not_clash():
+    steps = [{"step": s, "value": 1 / s, "curve": "train loss"} for s in (1, 2, 3)]
+    epochs = [{"epoch": 1, "value": 0.6, "curve": c} for c in ("train accuracy", "test accuracy")]
+    assert text_clashes(curves_figure(steps, epochs)) == []
+
+
 def test_curves_figure_draws_one_line_per_curve():
     steps = [{"step": s, "value": 1 / s, "curve": "train loss"} for s in (1, 2, 3)]
     fig = curves_figure(steps, [])
     loss, acc = fig.axes
     assert [list(line.get_xdata()) for line in loss.get_lines()] == [[1, 2, 3]] and not acc.get_lines()
-
-
-def _numbers(text: str) -> list[int]:
-    """Every '= N' result in a formula text, in order."""
-    return [int(n.replace(",", "")) for n in re.findall(r"= ([\d,]+)", text)]
-
-
-def test_first_conv_worked_matches_the_real_layer():
-    from cnndemo.models import get_model, model_info
-    model, info = get_model("alexnet_cifar"), model_info("alexnet_cifar")
-    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-    out = conv(torch.zeros(1, *info.input_size))
-    size, params = _numbers(first_conv_worked(model, info))
-    assert size == out.shape[-1] and params == sum(p.numel() for p in conv.parameters())
-    assert first_conv_worked(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), info) == ""
-
-
-def test_formulas_text_numbers_are_the_real_layers():
-    alexnet_first = nn.Conv2d(3, 64, 11, stride=4, padding=2)
-    one_by_one, dense = nn.Conv2d(1024, 10, 1), nn.Linear(1024 * 8 * 8, 10, bias=False)
-    size, params, fc, conv = _numbers(formulas_text())
-    assert size == alexnet_first(torch.zeros(1, 3, 256, 256)).shape[-1]
-    assert params == sum(p.numel() for p in alexnet_first.parameters())
-    assert fc == dense.weight.numel() and conv == sum(p.numel() for p in one_by_one.parameters())

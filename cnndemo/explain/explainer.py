@@ -13,12 +13,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from cnndemo.convmath import describe_layer
 from cnndemo.errors import BadInputError
 
 from .faithfulness import DEFAULT_STEPS, Faithfulness, faithfulness
 from .methods import get_method
 from .record import ForwardRecord, record_forward
-from .render import channel_grid, describe_layer, tensor_display
+from .render import channel_grid, tensor_display
 from .sanity import MAX_STAGES, SanityResult, sanity_check
 from .settings import ExplainSettings
 from .views import AttributionView, ChannelStats, CompareRow, Explanation, FeatureMapView

@@ -1,4 +1,4 @@
-"""Pure numpy / matplotlib drawing: colour maps, channel grids, overlays, colour bars, layer arithmetic."""
+"""Pure numpy / matplotlib drawing: colour maps, channel grids, overlays, colour bars."""
 from __future__ import annotations
 
 import functools
@@ -7,12 +7,10 @@ from typing import Sequence
 
 import matplotlib
 import numpy as np
-import torch.nn as nn
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from cnndemo.errors import BadInputError
-from cnndemo.summary import as_pair, formula_text, layer_window
 
 
 def colorize(values: np.ndarray, cmap: str) -> np.ndarray:
@@ -145,74 +143,3 @@ def tensor_display(x, mean: tuple[float, ...], std: tuple[float, ...]) -> np.nda
         img = (img - img.min()) / max(float(img.max() - img.min()), 1e-12)
     img = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[..., :3]
-
-
-SHAPED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)  # layers whose output size follows the seed's formula
-
-
-def describe_layer(model: nn.Module, name: str, in_shape: tuple[int, ...] | None,
-                   out_shape: tuple[int, ...]) -> str:
-    """Layer type and shape change; for a conv / pool layer (or a block's first one) the formula filled in."""
-    module = model.get_submodule(name)
-    head = f"{type(module).__name__}: {_shape(in_shape)} -> {_shape(out_shape)}"
-    inner = module if isinstance(module, SHAPED) else next(
-        ((n, m) for n, m in module.named_modules() if isinstance(m, SHAPED)), None)
-    if inner is None:
-        return f"{head}\n{_follows(model, name)}".rstrip()
-    if not in_shape or len(in_shape) != 4:
-        return head
-    inner_name, layer = ("", inner) if inner is module else inner
-    where = f"first layer inside, {inner_name} ({type(layer).__name__}): " if inner_name else ""
-    return f"{head}\n{where}{_kernel_text(layer, in_shape[2:])}\n{formula(layer, in_shape[2:])}"
-
-
-def _follows(model: nn.Module, name: str) -> str:
-    """For a shape-keeping layer in a Sequential (ReLU, BatchNorm): the conv / pool it follows."""
-    parent_name, _, own = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    if not isinstance(parent, nn.Sequential) or not own.isdigit():
-        return ""
-    before = [(i, parent[i]) for i in range(int(own)) if isinstance(parent[i], SHAPED)]
-    if not before:
-        return ""
-    index, layer = before[-1]
-    where = f"{parent_name}.{index}" if parent_name else str(index)
-    return f"keeps the shape of {where} ({type(layer).__name__}, {_kernel_text(layer)}) before it"
-
-
-def _kernel_text(layer: nn.Module, in_hw: tuple[int, int] | None = None) -> str:
-    """'kernel k, stride s, padding p' of a conv / pool layer, as its forward applies them to an in_hw input
-    (padding computed inside forward, such as TensorFlow 'same', included)."""
-    window = layer_window(layer, (int(in_hw[0]), int(in_hw[1]))) if in_hw is not None else None
-    if window is not None:
-        padding = _padding(window.pad_before, window.pad_after)
-        return f"kernel {_hw(window.kernel)}, stride {_hw(window.stride)}, {padding}"
-    k = as_pair(layer.kernel_size)
-    s = as_pair(layer.stride or layer.kernel_size)  # pooling built with stride=None strides by its kernel
-    p = layer.padding if isinstance(layer.padding, str) else _hw(as_pair(layer.padding))
-    return f"kernel {_hw(k)}, stride {_hw(s)}, padding {p}"
-
-
-def _padding(before: tuple[int, int], after: tuple[int, int]) -> str:
-    """'padding p', or both sides when they differ (TensorFlow 'same' pads one more at the bottom / right)."""
-    if before == after:
-        return f"padding {_hw(before)}"
-    return f"padding {_hw(before)} top/left and {_hw(after)} bottom/right (TensorFlow 'same')"
-
-
-def formula(layer: nn.Module, in_hw: tuple[int, ...]) -> str:
-    """The seed's out = (in - k + 2p)/s + 1 with the numbers filled in (wording shared with the summary)."""
-    try:
-        return formula_text(layer, (int(in_hw[0]), int(in_hw[1])))
-    except ValueError as err:  # a kernel larger than the padded input
-        return str(err)
-
-
-def _hw(v: tuple[int, int]) -> str:
-    """A pair as 'a' or 'axb'."""
-    return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
-
-
-def _shape(shape: tuple[int, ...] | None) -> str:
-    """A tensor shape without the batch dimension, as C x H x W."""
-    return "?" if not shape else " x ".join(str(d) for d in shape[1:])

@@ -64,11 +64,16 @@ def _own(tr: Trace, call: Call, kind: str) -> Step:
     return next(s for s in tr.steps[call.first:call.last] if s.owner == call.name and s.kind == kind)
 
 
-def _maps(tr: Trace, tag: int | None, label: str = "") -> np.ndarray | None:
-    """The first channel maps of a kept tensor, as an image."""
+def _maps(tr: Trace, tag: int | None, title: str) -> np.ndarray | None:
+    """The first channel maps of a kept tensor, as an image titled with what they are (the branch's name)."""
     if tag is None or tag not in tr.kept:
         return None
-    return maps_image(tr.tensor(tag)[0].float().cpu().numpy(), label=label)
+    return maps_image(tr.tensor(tag)[0].float().cpu().numpy(), title)
+
+
+def _branch(tr: Trace, name: str, layers: tuple[str, ...], shape, tag: int | None, params: int = 0) -> Branch:
+    """A branch with its first channel maps, the picture titled with the branch's name."""
+    return Branch(name, layers, shape, _maps(tr, tag, name), params)
 
 
 def _chain(tr: Trace, tag: int, call: Call) -> tuple[Step, ...]:
@@ -98,14 +103,14 @@ def residual_view(tr: Trace, block: str, kind: str) -> BlockView:
     identity = short == call.inputs[0]
     s_name = "shortcut: identity (x itself)" if identity else "shortcut: projection " + " + ".join(
         _layer_text(s) for s in s_steps if s.module)
-    branches = (Branch("x (block input)", (), call.in_shape, _maps(tr, call.inputs[0], "x ")),
-                Branch("F(x): the residual branch", tuple(s.name for s in f_steps), _shape_of(tr, residual, call),
-                       _maps(tr, residual, "F "), _params(f_steps)),
-                Branch(s_name, tuple(s.name for s in s_steps), _shape_of(tr, short, call), _maps(tr, short, "s "),
-                       _params(s_steps)),
-                Branch("x + F(x)", (add.name,), add.out_shape, _maps(tr, add.output, "+ ")))
+    branches = (_branch(tr, "x (block input)", (), call.in_shape, call.inputs[0]),
+                _branch(tr, "F(x): the residual branch", tuple(s.name for s in f_steps),
+                        _shape_of(tr, residual, call), residual, _params(f_steps)),
+                _branch(tr, s_name, tuple(s.name for s in s_steps), _shape_of(tr, short, call), short,
+                        _params(s_steps)),
+                _branch(tr, "x + F(x)", (add.name,), add.out_shape, add.output))
     if add.output != call.output:
-        branches += (Branch("block output", (), call.out_shape, _maps(tr, call.output, "out ")),)
+        branches += (_branch(tr, "block output", (), call.out_shape, call.output),)
     pos, (total, fx, sx) = _value_at_peak(tr, add.output, residual, short)
     facts = (f"F(x) {_hw(add.in_shapes[0])} and the shortcut {_hw(add.in_shapes[1])} have the same shape, so they "
              f"can be added element by element.",
@@ -144,9 +149,8 @@ def inception_view(tr: Trace, block: str, kind: str) -> BlockView:
     branches, table = [], []
     for i, tag in enumerate(cat.inputs, start=1):
         steps = _chain(tr, tag, call)
-        branches.append(Branch(f"branch {i}: " + " -> ".join(_layer_text(s) for s in steps if s.kind in (
-            "convolution", "pooling")), tuple(s.name for s in steps), _shape_of(tr, tag, call),
-            _maps(tr, tag, f"b{i} "), _params(steps)))
+        name = f"branch {i}: " + " -> ".join(_layer_text(s) for s in steps if s.kind in ("convolution", "pooling"))
+        branches.append(_branch(tr, name, tuple(s.name for s in steps), _shape_of(tr, tag, call), tag, _params(steps)))
         saving = reduction_saving(steps, i)
         if saving:
             table.append(saving)
@@ -156,7 +160,7 @@ def inception_view(tr: Trace, block: str, kind: str) -> BlockView:
                   f"{r['parameters without'] - r['parameters with']:,} parameters and "
                   f"{r['mult-adds without'] - r['mult-adds with']:,} multiply-adds "
                   f"({r['mult-adds without'] / r['mult-adds with']:.1f}x fewer)." for r in table)
-    branches.append(Branch("concatenation", (cat.name,), cat.out_shape, _maps(tr, cat.output, "cat ")))
+    branches.append(_branch(tr, "concatenation", (cat.name,), cat.out_shape, cat.output))
     return BlockView(block, kind, call.in_shape, call.out_shape, tuple(branches), merge, facts, tuple(table))
 
 
@@ -193,10 +197,10 @@ def dense_layer_view(tr: Trace, block: str, kind: str) -> BlockView:
     new = next(t for t in cat.inputs if t != call.inputs[0])
     steps = _chain(tr, new, call)
     c_in, k = call.in_shape[1], cat.out_shape[1] - call.in_shape[1]
-    branches = (Branch("x: every earlier map of the block", (), call.in_shape, _maps(tr, call.inputs[0], "x ")),
-                Branch(f"{k} new maps", tuple(s.name for s in steps), _shape_of(tr, new, call),
-                       _maps(tr, new, "new "), _params(steps)),
-                Branch("concatenation", (cat.name,), cat.out_shape, _maps(tr, cat.output, "cat ")))
+    branches = (_branch(tr, "x: every earlier map of the block", (), call.in_shape, call.inputs[0]),
+                _branch(tr, f"{k} new maps", tuple(s.name for s in steps), _shape_of(tr, new, call), new,
+                        _params(steps)),
+                _branch(tr, "concatenation", (cat.name,), cat.out_shape, cat.output))
     return BlockView(block, kind, call.in_shape, call.out_shape, branches,
                      f"concatenate: {c_in} + {k} = {c_in + k} channels",
                      (f"This layer adds k = {k} maps (the growth rate) to the {c_in} it receives.",))
@@ -216,9 +220,9 @@ def dense_block_view(tr: Trace, block: str, kind: str) -> BlockView:
              f"everything before it.", f"Channels after each layer: {counts}.",
              f"{call.in_shape[1]} + {len(table)} x {growth[0]} = {call.out_shape[1]} channels leave the block."
              if len(growth) == 1 else "")
-    branches = (Branch("block input", (), call.in_shape, _maps(tr, call.inputs[0], "in ")),
-                Branch("block output (all maps concatenated)", tuple(c.name for c in layers), call.out_shape,
-                       _maps(tr, call.output, "out ")))
+    branches = (_branch(tr, "block input", (), call.in_shape, call.inputs[0]),
+                _branch(tr, "block output (all maps concatenated)", tuple(c.name for c in layers), call.out_shape,
+                        call.output))
     return BlockView(block, kind, call.in_shape, call.out_shape, branches, "each layer concatenates its new maps",
                      tuple(f for f in facts if f), table)
 
@@ -230,9 +234,8 @@ def transition_view(tr: Trace, block: str, kind: str) -> BlockView:
     (c, h, w), (c2, h2, w2) = call.in_shape[1:], call.out_shape[1:]
     facts = (f"Compression: {c} -> {c2} channels (x{c2 / c:.2f}) by a 1x1 convolution.",
              f"Pooling: {h}x{w} -> {h2}x{w2}.", f"{_params(tuple(steps)):,} parameters.")
-    branches = (Branch("input", (), call.in_shape, _maps(tr, call.inputs[0], "in ")),
-                Branch("output", tuple(s.name for s in steps), call.out_shape, _maps(tr, call.output, "out "),
-                       _params(tuple(steps))))
+    branches = (_branch(tr, "input", (), call.in_shape, call.inputs[0]),
+                _branch(tr, "output", tuple(s.name for s in steps), call.out_shape, call.output, _params(tuple(steps))))
     return BlockView(block, kind, call.in_shape, call.out_shape, branches, "one path", facts)
 
 
@@ -245,7 +248,7 @@ def sequence_view(tr: Trace, block: str, kind: str) -> BlockView:
     parts += [(s.index, s.name, s.output, s.out_shape) for s in tr.steps if s.owner == block and not s.module]
     if not parts and call is not None:  # a single layer: its own output
         parts = [(call.first, block, call.output, call.out_shape)]
-    branches = tuple(Branch(name, (name,), shape, _maps(tr, tag, "")) for _, name, tag, shape in sorted(parts))
+    branches = tuple(_branch(tr, name, (name,), shape, tag) for _, name, tag, shape in sorted(parts))
     first = min(parts)[0] if parts else 0
     in_shape = call.in_shape if call else tr.steps[first].in_shape
     out_shape = call.out_shape if call else (branches[-1].shape if branches else None)

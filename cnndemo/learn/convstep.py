@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from cnndemo.errors import BadInputError
-from cnndemo.summary import Window
+from cnndemo.convmath import Window
 
 from .trace import Step, Trace, trace
 

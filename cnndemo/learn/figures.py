@@ -1,17 +1,21 @@
 """Pictures for the Learn views: matplotlib figures (no pyplot state) and small numpy images with labels."""
 from __future__ import annotations
 
+import functools
 import math
 
 import matplotlib
 import numpy as np
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from cnndemo.explain.render import colorize
 
 NUMBERS_UP_TO = 25  # kernels of up to 5x5 taps get their numbers written in
+TILE = 176  # px per map or kernel: at least 160 on a 1280x720 projector, where these pictures show at their size
+TITLE_PX, CAPTION_PX = 17, 15  # text heights in the tile pictures, readable from the back of a classroom
 
 
 def conv_step_figure(step, rows: int = 3) -> Figure:
@@ -26,7 +30,7 @@ def conv_step_figure(step, rows: int = 3) -> Figure:
             _numbers(fig.add_subplot(grid[i, j + 1]), data, title, step.padded if j == 0 else None)
     fig.suptitle(f"{step.layer}[{step.channel}, {step.y}, {step.x}]: sum of products {step.total:+.4f} "
                  f"+ bias {step.bias:+.4f} = {step.value:+.4f}; the real activation is {step.actual:+.4f}",
-                 fontsize=11)
+                 fontsize=13)
     return fig
 
 
@@ -44,7 +48,7 @@ def _where(ax, step) -> None:
             ax.add_patch(Rectangle((left - 0.5, step.rows[0] - 0.5), win.span(1), win.span(0), fill=False,
                                    **style))
     ax.set_title(f"input channel {step.terms[0].channel} around the window (red)\nnext window: one stride "
-                 f"({win.stride[1]}) on, dashed; pink: padding", fontsize=8)
+                 f"({win.stride[1]}) on, dashed; pink: padding", fontsize=10)
     ax.set_xlabel("input column")
     ax.set_ylabel("input row")
 
@@ -57,28 +61,21 @@ def _numbers(ax, data: np.ndarray, title: str, padded: np.ndarray | None) -> Non
         for (i, j), v in np.ndenumerate(data):
             pad = padded is not None and padded[i, j]
             ink = "#a0005a" if pad else ("white" if abs(v) > 0.6 * span else "black")
-            ax.text(j, i, "pad\n0" if pad else f"{v:.2f}", ha="center", va="center", fontsize=7, color=ink)
-    ax.set_title(title, fontsize=9)
+            ax.text(j, i, "pad\n0" if pad else f"{v:.2f}", ha="center", va="center", fontsize=9, color=ink)
+    ax.set_title(title, fontsize=11)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def filters_image(weight: np.ndarray, maps: np.ndarray, limit: int = 32, tile: int = 56) -> np.ndarray:
-    """Each first-layer kernel as a small picture next to its feature map for this image, with channel numbers."""
+def filters_image(weight: np.ndarray, maps: np.ndarray, limit: int = 12, tile: int = TILE) -> np.ndarray:
+    """Each first-layer kernel as a picture next to its feature map for this image, both captioned."""
     n = min(limit, weight.shape[0])
-    cols = min(8, n)
-    rows = math.ceil(n / cols)
-    cell_w, cell_h = 2 * tile + 12, tile + 16
-    canvas = Image.new("RGB", (cols * cell_w, rows * cell_h), "white")
-    draw = ImageDraw.Draw(canvas)
-    for i in range(n):
-        x, y = (i % cols) * cell_w, (i // cols) * cell_h
-        canvas.paste(Image.fromarray(_kernel_rgb(weight[i])).resize((tile, tile), Image.Resampling.NEAREST),
-                     (x + 2, y + 14))
-        canvas.paste(Image.fromarray(_map_rgb(maps[i])).resize((tile, tile), Image.Resampling.NEAREST),
-                     (x + tile + 6, y + 14))
-        draw.text((x + 2, y + 1), f"channel {i}", fill="black")
-    return np.asarray(canvas)
+    tiles = [t for i in range(n)
+             for t in ((f"kernel {i}", _kernel_rgb(weight[i])), (f"its map {i}", _map_rgb(maps[i])))]
+    colours = "as colours: the weight on red, green, blue; grey 0" if weight.shape[1] == 3 else "red +, blue -"
+    title = (f"The first {n} of {weight.shape[0]} kernels ({weight.shape[2]}x{weight.shape[3]}, {colours}), "
+             f"each next to the map it gives on this image ({maps.shape[1]}x{maps.shape[2]}, bright: strong)")
+    return tile_grid(title, tiles, per_row=6, tile=tile)
 
 
 def _kernel_rgb(kernel: np.ndarray) -> np.ndarray:
@@ -97,26 +94,58 @@ def _map_rgb(fmap: np.ndarray) -> np.ndarray:
     return colorize((fmap - lo) / (hi - lo) if hi > lo else np.zeros_like(fmap), "viridis")
 
 
-def maps_image(act: np.ndarray, limit: int = 8, tile: int = 64, label: str = "", per_row: int = 4) -> np.ndarray:
-    """The first channels of one activation (C x H x W) in a grid, numbered, enlarged with nearest-neighbour."""
+def maps_image(act: np.ndarray, title: str = "", limit: int = 4, tile: int = TILE, per_row: int = 2) -> np.ndarray:
+    """The first channels of one activation (C x H x W), each captioned with its number, under a title that says
+    what they are (a vector is shown as 1x1 maps)."""
     act = act.reshape(-1, 1, 1) if act.ndim == 1 else act
     n = min(limit, act.shape[0])
-    cols = min(per_row, n)
-    rows = math.ceil(n / cols)
-    canvas = Image.new("RGB", (cols * (tile + 4) + 4, rows * (tile + 18)), "white")
+    about = f"channels 0-{n - 1} of {act.shape[0]}, {act.shape[1]}x{act.shape[2]} each (own colour scale)"
+    tiles = [(f"channel {i}", _map_rgb(act[i])) for i in range(n)]
+    return tile_grid(f"{title}: {about}" if title else about, tiles, per_row, tile)
+
+
+def tile_grid(title: str, tiles: list[tuple[str, np.ndarray]], per_row: int, tile: int = TILE) -> np.ndarray:
+    """Pictures enlarged (nearest neighbour, so pixels stay pixels) to tile x tile, each under its caption, in a
+    grid under a wrapped title; the text is large enough to read on a projector."""
+    cols = max(1, min(per_row, len(tiles)))
+    rows = math.ceil(len(tiles) / cols)
+    gap, cap, line = 10, 24, 22
+    width = cols * (tile + gap) + gap
+    lines = _wrap(title, _font(TITLE_PX), width - 2 * gap)
+    head = 8 + line * len(lines)
+    canvas = Image.new("RGB", (width, head + rows * (cap + tile + gap)), "white")
     draw = ImageDraw.Draw(canvas)
-    for i in range(n):
-        x, y = 4 + (i % cols) * (tile + 4), (i // cols) * (tile + 18)
-        canvas.paste(Image.fromarray(_map_rgb(act[i])).resize((tile, tile), Image.Resampling.NEAREST), (x, y + 16))
-        draw.text((x, y + 2), f"{label}c{i}", fill="black")
+    for k, text in enumerate(lines):
+        draw.text((gap, 6 + line * k), text, fill="black", font=_font(TITLE_PX))
+    for i, (caption, rgb) in enumerate(tiles):
+        x, y = gap + (i % cols) * (tile + gap), head + (i // cols) * (cap + tile + gap)
+        draw.text((x, y + 2), caption, fill="black", font=_font(CAPTION_PX))
+        canvas.paste(Image.fromarray(rgb).resize((tile, tile), Image.Resampling.NEAREST), (x, y + cap))
     return np.asarray(canvas)
+
+
+@functools.lru_cache(maxsize=4)
+def _font(px: int) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans (shipped with matplotlib, so no system font is needed) at px pixels."""
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), px)
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """text broken into lines no wider than width pixels (a single word longer than that keeps its own line)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
 
 
 def playground_figure(result) -> Figure:
     """The padded input grid with the first two windows, and the output grid, for the playground."""
     fig = Figure(figsize=(9, 4.2), layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=(result.size + 2 * result.padding, max(result.out, 1)))
     n = result.size + 2 * result.padding
+    left, right = fig.subplots(1, 2, width_ratios=(n, max(result.out, 0.4 * n)))  # room for the title at 1x1
     cells = np.ones((n, n))
     p = result.padding
     cells[p:p + result.size, p:p + result.size] = 0.35
@@ -130,36 +159,61 @@ def playground_figure(result) -> Figure:
             taps = [start + i * result.dilation for i in range(result.kernel)]
             left.scatter([t for t in taps for _ in taps], [t for _ in taps for t in taps], s=12,
                          color=style["edgecolor"])
-    left.set_title(f"padded input: {result.size}x{result.size} pixels (grey), padding {p} (white); dots: the "
-                   f"kernel's taps", fontsize=9)
-    left.legend(loc="lower right", fontsize=7)
+    left.set_title(f"input {result.size}x{result.size} (grey), padding {p} (white)\ndots: the kernel's taps",
+                   fontsize=11)
+    left.legend(loc="lower right", fontsize=10)
     cells = np.full((result.out, result.out, 3), 0.93)
     cells[0, 0] = (0.84, 0.15, 0.16)  # what the first window gives
     if result.out > 1:
         cells[0, 1] = (1.0, 0.65, 0.0)  # and the next one
     right.imshow(cells)
-    right.set_title(f"output {result.out}x{result.out}", fontsize=9)
+    right.set_title(f"output {result.out}x{result.out}", fontsize=11)
     for ax in (left, right):
-        ax.set_xticks(range(ax.get_images()[0].get_array().shape[1]))
-        ax.set_yticks(range(ax.get_images()[0].get_array().shape[0]))
-        ax.tick_params(labelsize=6)
-    fig.suptitle(result.formula, fontsize=10)
+        h, w = ax.get_images()[0].get_array().shape[:2]
+        ax.set_xticks(range(0, w, math.ceil(w / 8)))  # every pixel up to 8, then every 2nd, ...: readable numbers
+        ax.set_yticks(range(0, h, math.ceil(h / 8)))
+        ax.tick_params(labelsize=9)
+    fig.suptitle(result.formula, fontsize=13)
     return fig
 
 
 def story_figure(rows: list) -> Figure:
-    """Parameters (log scale) against year, one labelled point per model, bubble area by multiply-adds."""
-    fig = Figure(figsize=(9, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    macs = np.array([max(r.mult_adds, 1) for r in rows], dtype=float)
-    sizes = 40 + 400 * np.sqrt(macs / macs.max())
-    ax.scatter([r.year for r in rows], [r.params for r in rows], s=sizes, alpha=0.55, color="#4e79a7")
-    for r in rows:
-        ax.annotate(f"{r.model}\n{r.accuracy}", (r.year, r.params), fontsize=7, ha="center", va="bottom",
-                    xytext=(0, 8), textcoords="offset points")
-    ax.set_yscale("log")
-    ax.set_xlabel("year the architecture was published")
-    ax.set_ylabel("parameters (log scale)")
-    ax.set_title("LeNet to EfficientNet: parameters by year (bubble area: multiply-adds per image)", fontsize=10)
-    ax.margins(x=0.08, y=0.25)
+    """Parameters, multiply-adds and depth of each model, oldest at the top: one bar per model and number, its
+    value written at the bar's end, so no label can land on another."""
+    fig = Figure(figsize=(12, 1.8 + 0.62 * len(rows)), layout="constrained")
+    axes = fig.subplots(1, 3, sharey=True)
+    names = [f"{r.model} ({r.family}, {r.year})\naccuracy here: {r.accuracy}" for r in rows]
+    y = np.arange(len(rows))
+    panels = ((axes[0], [r.params for r in rows], "parameters\n(log scale)", True),
+              (axes[1], [r.mult_adds for r in rows], "multiply-adds per image\n(log scale)", True),
+              (axes[2], [r.depth for r in rows], "depth\n(weight layers on the longest path)", False))
+    for ax, values, title, log in panels:
+        _bars(ax, y, values, log)
+        ax.set_title(title, fontsize=11)
+    axes[0].set_yticks(y, names, fontsize=10)
+    axes[0].invert_yaxis()  # oldest at the top, as the story is told
+    fig.suptitle("LeNet to EfficientNet: how big, how much work per image, how deep", fontsize=12)
     return fig
+
+
+def _bars(ax, y: np.ndarray, values: list[int], log: bool) -> None:
+    """Horizontal bars with each value written just past the bar's end (room is left for it)."""
+    ax.barh(y, values, color="#4e79a7", alpha=0.8)
+    top = max(values) or 1
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(min(values) / 3, top * 12)
+    else:
+        ax.set_xlim(0, top * 1.35)
+    for yi, v in zip(y, values):
+        ax.text(v * 1.15 if log else v + top * 0.02, yi, _short(v), va="center", fontsize=10)
+    ax.tick_params(axis="x", labelsize=9)
+    ax.tick_params(axis="y", length=0)
+
+
+def _short(value: int) -> str:
+    """62,006 as '62 k', 14,728,266 as '14.7 M', 857,445,258 as '857 M', 29 as '29'."""
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:.3g} {unit}"
+    return str(value)

@@ -24,7 +24,7 @@ class FiltersView:
     image: np.ndarray
 
 
-def first_filters(model: nn.Module, inputs: torch.Tensor, limit: int = 32) -> FiltersView:
+def first_filters(model: nn.Module, inputs: torch.Tensor, limit: int = 12) -> FiltersView:
     """What each filter of the first convolution looks for, and where it fires on this image."""
     names = conv_layers(model)
     if not names:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnndemo.errors import BadInputError
-from cnndemo.summary import Window, window_text
+from cnndemo.convmath import Window, window_text
 
 LIMITS = {"size": (1, 32), "kernel": (1, 11), "stride": (1, 8), "padding": (0, 8), "dilation": (1, 5)}
 
@@ -40,3 +40,14 @@ def playground(size: int, kernel: int, stride: int, padding: int, dilation: int 
                     (dilation, dilation))
     out = window.out_size((size, size))[0]
     return Playground(size, kernel, stride, padding, dilation, out, window_text(window, (size, size)))
+
+
+def playground_outcome(size: int, kernel: int, stride: int, padding: int,
+                       dilation: int = 1) -> tuple[str, Playground | None]:
+    """What the playground shows for one setting: the formula and the output size, or only the refusal (no formula
+    of an earlier setting may stay on screen beside it), with the result to draw (None when refused)."""
+    try:
+        result = playground(size, kernel, stride, padding, dilation)
+    except BadInputError as err:
+        return f"**Not possible:** {err}", None
+    return f"`{result.formula}`: a {size}x{size} input gives a {result.out}x{result.out} output.", result

@@ -15,7 +15,7 @@ import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
 from cnndemo.explain.guard import ModelGuard, logits_of
-from cnndemo.summary import Window, window_of_op
+from cnndemo.convmath import Window, window_of_op
 
 from .kinds import OP_KINDS, container_kind, leaf_kind
 
@@ -26,20 +26,22 @@ _RESHAPES = ("flatten", "view", "reshape")
 @dataclass(frozen=True)
 class Field:
     """Receptive field of a tensor: the input pixels one of its values sees, the jump (input pixels between two
-    neighbouring values) per axis, and depth: the most weight layers on any path from the input. size None means
-    the whole input (after global pooling or a fully connected layer)."""
+    neighbouring values) per axis, and depth: the most weight layers on any path from the input (dense of them
+    fully connected, the rest convolutions). size None means the whole input (after global pooling or a fully
+    connected layer)."""
 
     size: tuple[int, int] | None
     jump: tuple[int, int] | None
     depth: int = 0
+    dense: int = 0
 
     def through(self, window: Window) -> Field:
         """After a sliding window: r + (span - 1) * jump, jump * stride."""
-        weighted = int(window.op == "conv2d")
+        depth = self.depth + int(window.op == "conv2d")
         if self.size is None or self.jump is None:
-            return Field(None, None, self.depth + weighted)
+            return Field(None, None, depth, self.dense)
         size = tuple(self.size[i] + (window.span(i) - 1) * self.jump[i] for i in (0, 1))
-        return Field(size, tuple(self.jump[i] * window.stride[i] for i in (0, 1)), self.depth + weighted)
+        return Field(size, tuple(self.jump[i] * window.stride[i] for i in (0, 1)), depth, self.dense)
 
 
 INPUT_FIELD = Field((1, 1), (1, 1), 0)
@@ -48,11 +50,11 @@ INPUT_FIELD = Field((1, 1), (1, 1), 0)
 def merge(fields: Iterable[Field]) -> Field:
     """Where paths meet (addition, concatenation): the largest receptive field and depth over the paths."""
     fields = list(fields)
-    depth = max(f.depth for f in fields)
+    deepest = max(fields, key=lambda f: (f.depth, f.dense))
     if any(f.size is None for f in fields):
-        return Field(None, None, depth)
+        return Field(None, None, deepest.depth, deepest.dense)
     size = tuple(max(f.size[i] for f in fields) for i in (0, 1))
-    return Field(size, tuple(max(f.jump[i] for f in fields) for i in (0, 1)), depth)
+    return Field(size, tuple(max(f.jump[i] for f in fields) for i in (0, 1)), deepest.depth, deepest.dense)
 
 
 @dataclass(frozen=True)
@@ -287,7 +289,7 @@ class Tracer(ModelGuard):
         if window is not None:
             return fields[0].through(window)
         if name == "linear":
-            return Field(None, None, fields[0].depth + 1)
+            return Field(None, None, fields[0].depth + 1, fields[0].dense + 1)
         if name.startswith("adaptive_") and x.dim() == 4:
             return _adaptive_field(fields[0], tuple(x.shape[-2:]), tuple(y.shape[-2:]))
         return merge(fields)
@@ -399,7 +401,7 @@ def _adaptive_field(f: Field, in_hw: tuple[int, int], out_hw: tuple[int, int]) -
     if in_hw == out_hw:
         return f
     if out_hw == (1, 1):
-        return Field(None, None, f.depth)
+        return Field(None, None, f.depth, f.dense)
     k = tuple(max(-(-(i + 1) * n // o) - i * n // o for i in range(o)) for n, o in zip(in_hw, out_hw))
     s = tuple(max(1, n // o) for n, o in zip(in_hw, out_hw))
     return f.through(Window("adaptive_pool2d", k, s, (0, 0), (0, 0)))

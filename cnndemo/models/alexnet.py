@@ -5,8 +5,8 @@ import torch
 import torch.nn as nn
 
 from ..catalog import CIFAR10, IMAGENET
-from ._registry import register
-from .spec import SHIPPED, TorchvisionWeights, WeightsSpec
+from .registry import register
+from .weights import SHIPPED, TorchvisionWeights, WeightsSpec
 
 
 _NOTE = ("AlexNet showed that a big convolutional net trained on GPUs wins on ImageNet: ReLU activations "

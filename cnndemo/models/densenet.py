@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 
 from ..catalog import CIFAR10, IMAGENET
-from ._registry import register
-from .spec import SHIPPED, TorchvisionWeights, WeightsSpec
+from .registry import register
+from .weights import SHIPPED, TorchvisionWeights, WeightsSpec
 
 NOTE = ("Dense connectivity: every layer receives the concatenation of all earlier feature maps in its block and "
         "adds only growth-rate k new maps (BN-ReLU-1x1 conv to 4k, BN-ReLU-3x3 conv to k), so features are "

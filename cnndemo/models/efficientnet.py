@@ -12,8 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..catalog import IMAGENET
-from ._registry import register
-from .spec import PackageFile, WeightsSpec
+from .registry import register
+from .weights import PackageFile, WeightsSpec
 
 # TF-Lite preprocessing (mean 127.5, std 127.5 on 0..255 pixels), checked on skimage's chelsea and coffee
 LITE_MEAN = (0.5, 0.5, 0.5)

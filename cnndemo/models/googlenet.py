@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torchvision.models.googlenet import GoogLeNetOutputs
 
 from ..catalog import CIFAR10, IMAGENET
-from ._registry import register
-from .spec import SHIPPED, TorchvisionWeights, WeightsSpec
+from .registry import register
+from .weights import SHIPPED, TorchvisionWeights, WeightsSpec
 
 
 _NOTE = ("GoogLeNet's Inception module runs 1x1, 3x3, 5x5 and pooling branches in parallel; 1x1 convolutions "

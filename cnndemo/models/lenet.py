@@ -6,8 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..catalog import CIFAR10, FASHION_MNIST, MNIST
-from ._registry import register
-from .spec import SHIPPED, WeightsSpec
+from .registry import register
+from .weights import SHIPPED, WeightsSpec
 
 _NOTE = ("LeNet stacks convolution, pooling and fully connected layers: each 5x5 filter is shared across "
          "the whole image (weight sharing), so the net learns local features with few parameters.")

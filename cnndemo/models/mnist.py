@@ -6,8 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..catalog import MNIST
-from ._registry import register
-from .spec import SHIPPED, WeightsSpec
+from .registry import register
+from .weights import SHIPPED, WeightsSpec
 
 _MNIST = dict(weights=WeightsSpec.of(MNIST, SHIPPED), head_layer="fc")
 

@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 
 from ..catalog import CIFAR10, IMAGENET
-from ._registry import register
-from .spec import SHIPPED, TorchvisionWeights, WeightsSpec
+from .registry import register
+from .weights import SHIPPED, TorchvisionWeights, WeightsSpec
 
 
 NOTE_BASIC = ("Skip connections (residual learning): each block adds its input to its output, so it only learns a "

@@ -7,8 +7,8 @@ import torch
 import torch.nn as nn
 
 from ..catalog import CIFAR10, IMAGENET
-from ._registry import register
-from .spec import SHIPPED, TorchvisionWeights, WeightsSpec
+from .registry import register
+from .weights import SHIPPED, TorchvisionWeights, WeightsSpec
 
 # numbers are 3x3 conv output channels, "M" a 2x2 max-pool that halves the image
 CFGS: dict[str, list[int | str]] = {

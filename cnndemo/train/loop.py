@@ -1,10 +1,14 @@
-"""The trainer: one loop that yields a message per logged step and per epoch, then a final 'done' message.
+"""The trainer: one loop that yields a message per logged step and per epoch, then a final Done message.
 
 Read it top to bottom: `train` loads the data and builds the model, `_prepare` makes the run's parts (batches,
 optimiser, schedule), `_epochs` is the loop, and the message builders come last. It generalises the seeds'
 train/test routines: cross-entropy (optionally label-smoothed) on the main logits plus 0.3 x each auxiliary head
 (GoogLeNet), Adam or SGD, one-cycle or cosine schedules. Data stays in tensors on the training device;
-augmentation happens per batch.
+augmentation happens per batch. The messages are the frozen dataclasses of messages.py.
+
+Speed and time left come from this run's own wall clock: the steps' stretch (fetching and augmenting each batch,
+the step, and whatever the reader does with a message before asking for the next) and the evaluations' stretch
+are timed apart, so a reader that draws figures between steps is counted, as the user waits for it too.
 """
 from __future__ import annotations
 
@@ -19,12 +23,13 @@ import torch.nn as nn
 
 from ..data import Batches, DataSettings, Splits, load_splits
 from . import distributed
+from .caveats import accuracy_interval, run_warnings
 from .config import TrainConfig
 from .device import autocast, channels_last, cpu_threads, device_name, pick_device, torch_threads
 from .evaluate import evaluate
 from .features import FeatureBatches, FeatureCache
+from .messages import Done, Epoch, Message, Start, Status, Step
 from .parts import batch_spec, build_model, dataset_label, loss_of, make_optimizer, make_schedule, save_checkpoint
-from .trust import accuracy_interval, run_warnings
 
 __all__ = ["Run", "RunState", "StopReason", "build_model", "load_data", "loss_of", "train"]
 
@@ -57,7 +62,11 @@ class RunState:
     step: int = 0  # optimiser steps taken
     epoch: int = 0  # the epoch under way, from 1
     images_seen: int = 0  # training images through the model
-    train_time_s: float = 0.0  # time inside training steps: the basis of speed and ETA
+    steps_wall_s: float = 0.0  # wall time of the steps: batches, the steps, the reader between them
+    first_step_s: float = 0.0  # the first step's share of it (one-time costs: compile, autotune, lazy init)
+    evals_wall_s: float = 0.0  # wall time of the evaluations, the checkpoints and the reader on their messages
+    evaluations: int = 0
+    mark: float = field(default_factory=time.perf_counter)  # when the stretch being timed began
     epoch_loss_sum: float = 0.0  # loss x images over this epoch's logged steps
     epoch_correct: int = 0  # right answers over this epoch's logged steps
     epoch_logged: int = 0  # images in this epoch's logged steps
@@ -72,9 +81,22 @@ class RunState:
         """Seconds since the run started, evaluation and data preparation included."""
         return time.perf_counter() - self.started
 
+    def lap(self) -> float:
+        """Seconds since the last lap (or since the run began), restarting the count."""
+        now = time.perf_counter()
+        spent, self.mark = now - self.mark, now
+        return spent
+
+    def step_s(self) -> float:
+        """Wall seconds per step so far, after the first step when there are more (0 before the first step)."""
+        if self.step > 1:
+            return (self.steps_wall_s - self.first_step_s) / (self.step - 1)
+        return self.steps_wall_s
+
     def images_per_s(self) -> float:
-        """Training speed so far (0 before the first step)."""
-        return self.images_seen / self.train_time_s if self.train_time_s else 0.0
+        """Training speed so far, in pictures per wall second of the steps (0 before the first step)."""
+        step_s = self.step_s()
+        return self.images_seen / self.step / step_s if step_s > 0 else 0.0
 
     def begin_epoch(self, epoch: int) -> None:
         """Start counting a new epoch's training loss and accuracy."""
@@ -107,8 +129,8 @@ class Run:
 
 
 def train(config: TrainConfig, data: Splits | None = None, stop: threading.Event | None = None, *,
-          model: nn.Module | None = None, features: FeatureCache | None = None) -> Iterator[dict]:
-    """Run one training job, yielding {"kind": "start"|"status"|"step"|"epoch"|"done", ...} messages.
+          model: nn.Module | None = None, features: FeatureCache | None = None) -> Iterator[Message]:
+    """Run one training job, yielding Status, Start, Step and Epoch messages, and Done at the end.
 
     Pass one FeatureCache to every probe run over a growing set of pictures: each picture's frozen features are
     then computed once (a fresh cache per run otherwise)."""
@@ -157,33 +179,45 @@ def _prepare(config: TrainConfig, data: Splits, model: nn.Module, device: torch.
     return Run(config, data, model, net, fwd, opt, sched, train_b, test_b, device, dist, stop, nhwc, features)
 
 
-def _epochs(run: Run, state: RunState) -> Iterator[dict]:
+def _epochs(run: Run, state: RunState) -> Iterator[Step | Epoch]:
     """The loop: each epoch trains step by step, then tests and keeps the best checkpoint, until a stop reason."""
     for epoch in range(1, run.config.epochs + 1):
         state.begin_epoch(epoch)
         _feed_epoch_size(run, epoch)
         run.net.train(run.config.mode != "probe")  # a probe's frozen batch-norm statistics stay as they were
+        state.lap()  # the steps' stretch starts here (preparing the run is not a step)
         for x, y, _ in run.train_batches:
             state.reason = _stop_reason(run, state)
             if state.reason is not None:
                 break
             loss = _train_step(run, state, x, y)
+            _count_step_time(state)
             if state.step % run.config.log_every == 0:
                 yield _step_message(run, state, loss)
+        state.steps_wall_s += state.lap()  # the last fetch, and the reader's time on the last step's message
         if state.reason is StopReason.CANCELLED and state.checkpoint:
             return  # keep the best checkpoint; stopping fast matters more than one more evaluation
         # the run's precision (bf16 where used, fast); `python -m cnndemo eval` measures in fp32
         ev = evaluate(run.net, run.test_batches, len(run.data.classes), amp=run.config.amp)
         _keep_checkpoint(run, state, ev)
         yield _epoch_message(run, state, ev)
+        state.evals_wall_s, state.evaluations = state.evals_wall_s + state.lap(), state.evaluations + 1
         if state.reason is not None:
             return
     state.reason = StopReason.COMPLETED
 
 
+def _count_step_time(state: RunState) -> None:
+    """Add the wall time since the previous step (fetching this batch, the step, the reader before it) to the
+    steps' stretch; the first step's share is also kept apart, as it carries one-time costs."""
+    spent = state.lap()
+    state.steps_wall_s += spent
+    if state.step == 1:
+        state.first_step_s = spent
+
+
 def _train_step(run: Run, state: RunState, x: torch.Tensor, y: torch.Tensor) -> float | None:
     """One optimisation step, counted; returns the loss when the step is logged (its one host sync)."""
-    t0 = time.perf_counter()
     if run.nhwc and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     with autocast(run.device, run.config.amp):
@@ -200,7 +234,6 @@ def _train_step(run: Run, state: RunState, x: torch.Tensor, y: torch.Tensor) -> 
         state.epoch_loss_sum += value * len(y)
         state.epoch_correct += int((logits.argmax(1) == y).sum())
         state.epoch_logged += len(y)
-    state.train_time_s += time.perf_counter() - t0
     return value
 
 
@@ -211,15 +244,33 @@ def _stop_reason(run: Run, state: RunState) -> StopReason | None:
     """Why to stop before the next step, if at all; the time budget keeps room for the last evaluation.
 
     Under torchrun every rank must stop at the same step, or the others would wait forever in all-reduce."""
-    speed = state.images_per_s()  # 0 before the first step: no estimate of the evaluation time yet
-    eval_s = len(run.data.test) / (3 * speed) if speed else 0.0
     budget = run.config.time_budget_s
-    code = 2 if _stopped(run.stop) else int(budget is not None and state.elapsed_s() + eval_s >= budget)
+    code = 2 if _stopped(run.stop) else int(budget is not None and state.elapsed_s() + _eval_s(run, state) >= budget)
     if run.dist.world > 1:
         flag = torch.tensor([code], device=run.device)
         torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
         code = int(flag.item())
     return _STOP_CODES[code]
+
+
+def _eval_s(run: Run, state: RunState) -> float:
+    """Wall seconds one evaluation takes: measured once the run has evaluated; before that a test picture is
+    guessed at a third of a training picture (a forward without the backward), 0 before the first step."""
+    if state.evaluations:
+        return state.evals_wall_s / state.evaluations
+    speed = state.images_per_s()
+    return len(run.data.test) / (3 * speed) if speed else 0.0
+
+
+def _time_left_s(run: Run, state: RunState) -> float | None:
+    """Seconds the run has left at its measured pace: the steps to go and the evaluations to go, and never past
+    the time budget; None before the first step."""
+    if not state.step:
+        return None
+    evals_left = run.config.epochs - state.evaluations
+    left = (run.total_steps - state.step) * state.step_s() + evals_left * _eval_s(run, state)
+    budget = run.config.time_budget_s
+    return left if budget is None else max(0.0, min(left, budget - state.elapsed_s()))
 
 
 def _stopped(stop: threading.Event | None) -> bool:
@@ -300,45 +351,43 @@ def _feed_epoch_size(run: Run, epoch: int) -> None:
         run.test_batches.spec = batch_spec(run.config, run.config.dataset, False, epoch)
 
 
-def _status(text: str) -> dict:
+def _status(text: str) -> Status:
     """A line of news for the progress area."""
-    return {"kind": "status", "message": text}
+    return Status(text)
 
 
 def _start_message(config: TrainConfig, data: Splits, model: nn.Module, device: torch.device,
-                   state: RunState) -> dict:
+                   state: RunState) -> Start:
     """What is about to train, on what data (train and test counts), how much of it learns, and any warnings."""
-    return {"kind": "start", "device": device_name(device), "model": config.model, "mode": config.mode,
-            "dataset": dataset_label(config.dataset), "run_name": config.run_name, "lr": config.learning_rate,
-            "epochs": config.epochs, "n_train": len(data.train), "n_test": len(data.test),
-            "classes": list(data.classes), "params": sum(p.numel() for p in model.parameters()),
-            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad), "warnings": state.warnings}
+    return Start(device=device_name(device), model=config.model, mode=config.mode,
+                 dataset=dataset_label(config.dataset), run_name=config.run_name, lr=config.learning_rate,
+                 epochs=config.epochs, n_train=len(data.train), n_test=len(data.test), classes=tuple(data.classes),
+                 params=sum(p.numel() for p in model.parameters()),
+                 trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
+                 warnings=tuple(state.warnings))
 
 
-def _step_message(run: Run, state: RunState, loss: float) -> dict:
-    """The per-step message: loss, learning rate, speed and ETA."""
-    steps_per_s = state.step / state.train_time_s if state.train_time_s else 0.0
-    return {"kind": "step", "epoch": state.epoch, "step": state.step, "steps_total": run.total_steps,
-            "loss": loss, "lr": run.opt.param_groups[0]["lr"], "images_per_s": state.images_per_s(),
-            "eta_s": (run.total_steps - state.step) / steps_per_s if steps_per_s else None,
-            "elapsed_s": state.elapsed_s()}
+def _step_message(run: Run, state: RunState, loss: float) -> Step:
+    """The per-step message: loss, learning rate, speed and time left."""
+    return Step(epoch=state.epoch, step=state.step, steps_total=run.total_steps, loss=loss,
+                lr=run.opt.param_groups[0]["lr"], images_per_s=state.images_per_s(),
+                eta_s=_time_left_s(run, state), elapsed_s=state.elapsed_s())
 
 
-def _epoch_message(run: Run, state: RunState, ev: dict) -> dict:
+def _epoch_message(run: Run, state: RunState, ev: dict) -> Epoch:
     """The per-epoch message: train and test loss and accuracy, the confusion matrix and some mistakes."""
     n = max(state.epoch_logged, 1)
-    return {"kind": "epoch", "epoch": state.epoch, "train_loss": state.epoch_loss_sum / n,
-            "train_acc": state.epoch_correct / n, "test_loss": ev["loss"], "test_acc": ev["accuracy"],
-            "n_test": ev["n"], "test_acc_ci": accuracy_interval(ev["accuracy"], ev["n"]), "best_acc": state.best_acc,
-            "elapsed_s": state.elapsed_s(), "step": state.step,
-            "per_class_accuracy": ev["per_class_accuracy"], "confusion_matrix": ev["confusion_matrix"],
-            "misclassified": ev["misclassified"][:32]}
+    return Epoch(epoch=state.epoch, train_loss=state.epoch_loss_sum / n, train_acc=state.epoch_correct / n,
+                 test_loss=ev["loss"], test_acc=ev["accuracy"], n_test=ev["n"],
+                 test_acc_ci=accuracy_interval(ev["accuracy"], ev["n"]), best_acc=state.best_acc,
+                 elapsed_s=state.elapsed_s(), step=state.step, per_class_accuracy=ev["per_class_accuracy"],
+                 confusion_matrix=ev["confusion_matrix"], misclassified=ev["misclassified"][:32])
 
 
-def _done_message(config: TrainConfig, data: Splits, state: RunState, device: torch.device) -> dict:
+def _done_message(config: TrainConfig, data: Splits, state: RunState, device: torch.device) -> Done:
     """The last message: why the run ended, the checkpoint it kept and its metrics, the counts and warnings."""
     reason = state.reason or StopReason.COMPLETED
-    return {"kind": "done", "checkpoint": state.checkpoint, "metrics": state.best_metrics, "reason": reason.value,
-            "message": state.message or reason.sentence, "elapsed_s": state.elapsed_s(),
-            "device": device_name(device), "run_name": config.run_name, "n_train": len(data.train),
-            "n_test": len(data.test), "warnings": state.warnings}
+    return Done(checkpoint=state.checkpoint, metrics=state.best_metrics, reason=reason.value,
+                message=state.message or reason.sentence, elapsed_s=state.elapsed_s(), device=device_name(device),
+                run_name=config.run_name, n_train=len(data.train), n_test=len(data.test),
+                warnings=tuple(state.warnings))

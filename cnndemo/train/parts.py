@@ -109,7 +109,7 @@ def frozen_part(config: TrainConfig, model: nn.Module) -> tuple[dict, dict | Non
     on EfficientNet-Lite0 is a few kilobytes rather than 13.7 MB; any other run keeps every tensor."""
     from ..checkpoints import frozen_digest, in_layers
     from ..models import model_info
-    from ..models.spec import WeightsKind
+    from ..models import WeightsKind
 
     state, info = model.state_dict(), model_info(config.model)
     kind = info.weights.kind

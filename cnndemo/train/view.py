@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..figures import confusion_figure, curves_figure
 from ..outputs import image_file
+from .messages import Done, Epoch, Message, Start, Status, Step
 
 MAX_MISTAKES = 18  # misclassified test images shown per epoch
 INTERVAL_UNDER = 1000  # test pictures under which an accuracy comes with its 95 % interval (over it: +-3 points)
@@ -19,54 +20,53 @@ class TrainView:
         self.wrong: list[tuple[str, str]] = []
         self.files: list[str] | None = None  # None: the app hands a run's files out only when asked
 
-    def update(self, m: dict) -> None:
+    def update(self, m: Message) -> None:
         """Fold one trainer message into the view."""
-        kind = m["kind"]
-        if kind == "start":
+        if isinstance(m, Start):
             self._start(m)
-        elif kind == "status":
-            self.line = m["message"]
-        elif kind == "step":
+        elif isinstance(m, Status):
+            self.line = m.message
+        elif isinstance(m, Step):
             self._step(m)
-        elif kind == "epoch":
+        elif isinstance(m, Epoch):
             self._epoch(m)
-        elif kind == "done":
+        elif isinstance(m, Done):
             self._done(m)
 
-    def _start(self, m: dict) -> None:
+    def _start(self, m: Start) -> None:
         """The run's header: its name, the model, the data really used with train and test counts, warnings."""
-        name = f"Run **{m['run_name']}**: " if m.get("run_name") else ""
-        self.header = (f"{name}**{m['model']}** ({m['mode']}, learning rate {m['lr']:g}) on **{m['dataset']}** "
-                       f"({', '.join(m['classes'][:10])}{', ...' if len(m['classes']) > 10 else ''}): "
-                       f"**{m['n_train']:,} training** and **{m['n_test']:,} test** pictures, "
-                       f"{m['trainable']:,} of {m['params']:,} parameters trainable, on {m['device']}")
-        self.warnings = list(m.get("warnings", []))
+        name = f"Run **{m.run_name}**: " if m.run_name else ""
+        self.header = (f"{name}**{m.model}** ({m.mode}, learning rate {m.lr:g}) on **{m.dataset}** "
+                       f"({', '.join(m.classes[:10])}{', ...' if len(m.classes) > 10 else ''}): "
+                       f"**{m.n_train:,} training** and **{m.n_test:,} test** pictures, "
+                       f"{m.trainable:,} of {m.params:,} parameters trainable, on {m.device}")
+        self.warnings = list(m.warnings)
         self.line = "Starting..."
 
-    def _done(self, m: dict) -> None:
+    def _done(self, m: Done) -> None:
         """The last line: why the run ended, and the kept checkpoint's test accuracy (with its interval)."""
-        metrics = m["metrics"]
+        metrics = m.metrics
         acc = metrics.get("test_acc")
-        self.line = (f"**{m['reason']}** after {m['elapsed_s']:.0f} s on {m['device']}: {m['message']}. "
-                     + (accuracy_text(acc, metrics.get("n_test", m["n_test"]), metrics.get("test_acc_ci"),
+        self.line = (f"**{m.reason}** after {m.elapsed_s:.0f} s on {m.device}: {m.message}. "
+                     + (accuracy_text(acc, metrics.get("n_test", m.n_test), metrics.get("test_acc_ci"),
                                       metrics.get("epoch")) if acc is not None else "No checkpoint."))
 
-    def _step(self, m: dict) -> None:
+    def _step(self, m: Step) -> None:
         """The train-loss point and the progress line of one optimiser step."""
-        self.steps.append({"step": m["step"], "value": m["loss"], "curve": "train loss"})
-        eta = f", about {m['eta_s']:.0f} s left" if m.get("eta_s") is not None else ""
-        self.line = (f"step {m['step']}/{m['steps_total']} ({100 * m['step'] / m['steps_total']:.0f} %), "
-                     f"loss {m['loss']:.3f}, {m['images_per_s']:.0f} images/s{eta}")
+        self.steps.append({"step": m.step, "value": m.loss, "curve": "train loss"})
+        eta = f", about {m.eta_s:.0f} s left" if m.eta_s is not None else ""
+        self.line = (f"step {m.step}/{m.steps_total} ({100 * m.step / m.steps_total:.0f} %), "
+                     f"loss {m.loss:.3f}, {m.images_per_s:.0f} images/s{eta}")
 
-    def _epoch(self, m: dict) -> None:
+    def _epoch(self, m: Epoch) -> None:
         """Curves, confusion matrix and mistakes after an epoch's evaluation."""
-        self.epochs += [{"epoch": m["epoch"], "value": m["train_acc"], "curve": "train"},
-                        {"epoch": m["epoch"], "value": m["test_acc"], "curve": "test"}]
-        self.steps.append({"step": m["step"], "value": m["test_loss"], "curve": "test loss"})
-        self.matrix = m.get("confusion_matrix", self.matrix)
+        self.epochs += [{"epoch": m.epoch, "value": m.train_acc, "curve": "train"},
+                        {"epoch": m.epoch, "value": m.test_acc, "curve": "test"}]
+        self.steps.append({"step": m.step, "value": m.test_loss, "curve": "test loss"})
+        self.matrix = m.confusion_matrix
         images, classes = self.data.test.images, self.data.classes
         self.wrong = [(image_file(images[i].permute(1, 2, 0).squeeze(-1).numpy()), f"{classes[t]} -> {classes[p]}")
-                      for i, t, p in m.get("misclassified", [])[:MAX_MISTAKES]]
+                      for i, t, p in m.misclassified[:MAX_MISTAKES]]
 
     def text(self) -> str:
         """The progress area: the header, the current line, and every warning and note (as quoted blocks)."""

@@ -7,9 +7,10 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from cnndemo.summary import first_conv_worked, formulas_text, summary
+from cnndemo.convmath import first_conv_worked, formulas_text
+from cnndemo.layertable import summary
 
-from .components import model_choices, model_picker
+from .components import FollowModel, model_picker
 from .context import AppContext
 from .explore import DEFAULT_MODEL
 
@@ -34,6 +35,7 @@ def architect(ctx: AppContext):
         rows = [[r.name, r.type, str(r.output_shape), f"{r.params:,}", f"{r.mult_adds:,}"] for r in s.rows]
         totals = (f"**{name}: {s.total_params:,} parameters**, {s.total_mult_adds:,} multiply-adds, "
                   f"{s.params_mb:.2f} MB of weights  \n{info.note}  \n{first_conv_worked(explainer.model, info)}")
+        totals += f"  \n{ctx.zoo.problem(name)}" if ctx.zoo.problem(name) else ""  # a download that failed here
         return pd.DataFrame(rows, columns=COLUMNS), totals
     return architecture
 
@@ -47,7 +49,6 @@ def build(ctx: AppContext) -> None:
         gr.Markdown(formulas_text())
     explore_model = ctx.components["model"]
     # the choices come along: a run trained in the Train tab joins the pickers while the page is open
-    explore_model.change(lambda name: gr.update(choices=model_choices(ctx.zoo), value=name), explore_model, model,
-                         api_visibility="private", queue=False)
+    explore_model.change(FollowModel(ctx.zoo), explore_model, model, api_visibility="private", queue=False)
     # triggers=None: on page load and whenever the picker changes, by hand or following Explore
     gr.on(None, architect(ctx), model, [table, totals], api_name="architecture", **ctx.shared)

@@ -1,6 +1,8 @@
 """The Compare tab: the Explore tab's image through several architectures, top-3 and Grad-CAM side by side.
 
 It opens on the models that are ready here, in the order of their history; untrained ones join only when asked.
+The small-picture models (CIFAR-10's 32x32) get a crop around the object (cnndemo.explain.framing), shown as a box
+on the photo that the student can switch off or resize; each model's input is shown beside its answer.
 """
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import gradio as gr
 import pandas as pd
 
 from cnndemo import BadInputError
+from cnndemo.explain.framing import (FRAMER, Box, FramedRow, boxed, crop, framed_compare, framing_note, object_box,
+                                     small_picture_sentence, wants_framing)
 from cnndemo.explain.picture import photo_for
 from cnndemo.images import open_image
 from cnndemo.learn.story import FAMILIES
@@ -22,12 +26,13 @@ NO_IMAGE = "Compare uses the Explore tab's image: upload a photo, pick an exampl
 COLUMNS = ["model", "year", "parameters", "accuracy here", "shown class", "top-1", "top-2", "top-3"]
 
 
-def compare_choices(ctx: AppContext, downloads: bool = False, untrained: bool = False) -> list[tuple[str, str]]:
-    """(label, name) pairs of the models Compare offers, oldest idea first: the ready ones, and those that
-    download weights or are untrained only when asked."""
+def compare_choices(ctx: AppContext, downloads: bool = False, untrained: bool = False,
+                    session: str | None = None) -> list[tuple[str, str]]:
+    """(label, name) pairs of the models Compare offers session, oldest idea first: the ready ones, and those
+    that download weights or are untrained only when asked."""
     wanted = {Readiness.READY} | ({Readiness.DOWNLOAD} if downloads else set()) | \
         ({Readiness.UNTRAINED} if untrained else set())
-    entries = [e for e in ctx.zoo.grouped() if e.readiness in wanted]
+    entries = [e for e in ctx.zoo.grouped(session) if e.readiness in wanted]
     entries.sort(key=lambda e: (_year(ctx, e.name) or 9999))  # stable: readiness order within a year
     return [(_choice_label(ctx, e), e.name) for e in entries]
 
@@ -45,28 +50,29 @@ def _choice_label(ctx: AppContext, entry) -> str:
     if entry.readiness is not Readiness.READY:
         return when + entry.label
     spec = ctx.zoo.info(entry.name).weights
-    recorded = spec.metrics()
-    facts = [spec.dataset_label]
-    if recorded and recorded.test_acc:
-        facts.append(f"{recorded.test_acc:.1%}")
+    recorded, accuracy = spec.metrics(), ctx.zoo.accuracy(entry.name)
+    facts = [spec.dataset_label] + ([f"{accuracy:.1%}"] if accuracy else [])
     if recorded and recorded.parameters:
         facts.append(_count(recorded.parameters) + " parameters")
     return f"{when}{entry.name} ({', '.join(facts)})"
 
 
 def ready_names(ctx: AppContext) -> list[str]:
-    """The models Compare ticks when it opens: for each family of the story, its first ready model."""
-    firsts: dict[str, str] = {}
+    """The models Compare ticks when it opens: for each family of the story and each data set of colour photos,
+    its first ready model (an ImageNet form joins its CIFAR-10 twin once its weights are here)."""
+    firsts: dict[tuple[str, str], str] = {}
     for _, name in compare_choices(ctx):
-        if ctx.zoo.info(name).family in FAMILIES:
-            firsts.setdefault(ctx.zoo.info(name).family, name)
+        info = ctx.zoo.info(name)
+        if info.family in FAMILIES and info.input_size[0] == 3:  # a photo lesson: the grey digit models wait
+            firsts.setdefault((info.family, info.dataset), name)
     return list(firsts.values())
 
 
 def _accuracy(ctx: AppContext, name: str) -> str:
-    """The test accuracy the weights' sidecar records ('' when none is)."""
-    recorded = ctx.zoo.info(name).weights.metrics()
-    return f"{recorded.test_acc:.1%}" if recorded and recorded.test_acc else ""
+    """The test accuracy its weights recorded, only when the model has them ('' otherwise: never beside random
+    weights)."""
+    accuracy = ctx.zoo.accuracy(name)
+    return f"{accuracy:.1%}" if accuracy else ""
 
 
 def _row(ctx: AppContext, r, trained: bool, parameters: int) -> list:
@@ -76,12 +82,56 @@ def _row(ctx: AppContext, r, trained: bool, parameters: int) -> list:
     return [r.name, _year(ctx, r.name) or "", f"{parameters:,}", _accuracy(ctx, r.name), shown, *top]
 
 
-def _caption(r, trained: bool) -> str:
-    """A gallery caption: the class the map is for and its probability, or 'untrained'."""
+def _caption(r, trained: bool, cropped: bool = False) -> str:
+    """A gallery caption: the class the map is for and its probability (on the crop), or 'untrained'."""
     if not trained:
         return f"{r.name}: untrained (random weights, the map explains nothing)"
     a = r.attribution
-    return f"{r.name}: {a.target_name} ({a.probability:.1%})"
+    return f"{r.name}: {a.target_name} ({a.probability:.1%})" + (" on the crop" if cropped else "")
+
+
+def frame_box(ctx: AppContext, picture, chosen: list[str], framed: bool, zoom: float) -> tuple[Box, str]:
+    """The crop the small-picture models get, zoom times the square around the object FRAMER finds, and a
+    sentence on it; the whole photo when framing is off, no model wants it, or FRAMER has no trained weights."""
+    whole = Box.whole(*picture.size)
+    if not any(wants_framing(ctx.zoo.info(n).weights) for n in chosen):
+        return whole, ""
+    if not framed:
+        return whole, framing_note(whole, picture.size, FRAMER)
+    framer = ctx.cache.get(FRAMER)
+    if not ctx.zoo.state(FRAMER).trained:
+        return whole, f"No crop: {FRAMER}, which finds the object, has no trained weights here."
+    box = object_box(framer, picture).zoomed(float(zoom or 1.0), *picture.size)
+    return box, framing_note(box, picture.size, FRAMER)
+
+
+def compare_note(ctx: AppContext, chosen: list[str], framing: str, session: str | None = None) -> str:
+    """What the comparison shows: what 10 classes at 32x32 mean, the crop, weights that could not be had, and
+    the ImageNet forms that join once their weights are here."""
+    small = [ctx.zoo.info(n).weights for n in chosen if wants_framing(ctx.zoo.info(n).weights)]
+    lines = [small_picture_sentence(small[0])] if small else []
+    lines += [framing] if framing else []
+    lines += [p for p in (ctx.zoo.problem(n) for n in chosen) if p]
+    waiting = [n for _, n in compare_choices(ctx, downloads=True, session=session)
+               if ctx.zoo.readiness(n) is Readiness.DOWNLOAD]
+    if waiting:
+        lines.append(f"The ImageNet forms ({', '.join(waiting[:4])}{', ...' if len(waiting) > 4 else ''}) are not "
+                     "on this computer: tick 'Also offer models whose weights download' to fetch them.")
+    return "  \n".join(lines)
+
+
+def _tile(ctx: AppContext, picture, framed: FramedRow) -> tuple[str, str]:
+    """One gallery tile: the model's Grad-CAM over the picture it was given (the crop or the whole photo)."""
+    r, given = framed.row, crop(picture, framed.box)
+    photo = photo_for(given, ctx.zoo.info(r.name).weights)
+    cropped = framed.box != Box.whole(*picture.size)
+    return image_file(photo.heat(r.attribution.heatmap, 0.5)), _caption(r, ctx.zoo.state(r.name).trained, cropped)
+
+
+def _seen(framed: FramedRow) -> tuple[str, str]:
+    """One 'what it sees' tile: the model's input, one block per input pixel."""
+    size = framed.row.attribution.display.shape
+    return image_file(framed.seen), f"{framed.name}: {size[1]}x{size[0]}"
 
 
 def _count(n: int) -> str:
@@ -92,28 +142,29 @@ def _count(n: int) -> str:
 def comparer(ctx: AppContext):
     """The /compare event of this app."""
     @ctx.guarded("compare")
-    def compare(image, chosen: list[str], target: str = "", progress=gr.Progress()):
-        """Top-3 and Grad-CAM (over the picture, of one fixed class where a model has it) per architecture."""
+    def compare(image, chosen: list[str], target: str = "", framed: bool = True, zoom: float = 1.0,
+                progress=gr.Progress(), request: gr.Request = None):
+        """Top-3 and Grad-CAM (of one fixed class where a model has it) per architecture, the small-picture
+        models on the crop around the object; the photo with the crop drawn, what each model sees, a note."""
         need_image(image, NO_IMAGE)
         if not chosen:
             raise BadInputError("Tick at least one architecture to compare.")
-        rows = ctx.cache.compare(image, list(chosen), target=target or None, progress=loading_progress(progress))
-        picture = open_image(image)
-        gallery, table = [], []
-        for r in rows:
-            trained = ctx.zoo.state(r.name).trained
-            photo = photo_for(picture, ctx.zoo.info(r.name).weights)
-            gallery.append((image_file(photo.heat(r.attribution.heatmap, 0.5)), _caption(r, trained)))
-            table.append(_row(ctx, r, trained, sum(p.numel() for p in ctx.cache.get(r.name).model.parameters())))
-        return gallery, pd.DataFrame(table, columns=COLUMNS)
+        picture, chosen = open_image(image), list(chosen)
+        box, framing = frame_box(ctx, picture, chosen, framed, zoom)
+        rows = framed_compare(ctx.cache, picture, chosen, box, target or None, loading_progress(progress))
+        table = [_row(ctx, f.row, ctx.zoo.state(f.name).trained, f.parameters) for f in rows]
+        note = compare_note(ctx, chosen, framing, getattr(request, "session_hash", None))
+        return ([_tile(ctx, picture, f) for f in rows], pd.DataFrame(table, columns=COLUMNS),
+                image_file(boxed(picture, box)), [_seen(f) for f in rows], note)
     return compare
 
 
 def offer(ctx: AppContext):
     """The event of the 'more models' checkboxes: the choices, and the ticks that are still offered."""
-    def offered(downloads: bool, untrained: bool, ticked: list[str]):
-        """Choices with or without the models that download weights and the untrained ones."""
-        choices = compare_choices(ctx, downloads, untrained)
+    def offered(downloads: bool, untrained: bool, ticked: list[str], request: gr.Request = None):
+        """Choices (this session's runs among them) with or without the models that download weights and the
+        untrained ones."""
+        choices = compare_choices(ctx, downloads, untrained, getattr(request, "session_hash", None))
         names = {n for _, n in choices}
         return gr.update(choices=choices, value=[n for n in ticked if n in names])
     return offered
@@ -131,7 +182,7 @@ def build(ctx: AppContext) -> None:
         gr.Markdown("One image through the history of CNNs: LeNet, AlexNet, VGG, GoogLeNet, ResNet, DenseNet, "
                     "EfficientNet. The image is the Explore tab's.")
         with gr.Row():
-            shown = gr.Image(label="Explore's image (change it in the Explore tab)", interactive=False,
+            shown = gr.Image(label="Explore's image (yellow box: the crop the 32x32 models get)", interactive=False,
                              type="filepath", height=200, scale=1, buttons=[], elem_id="compare-image")
             with gr.Column(scale=3):
                 # a multiselect list stays compact on a projector; custom values let the API name any model
@@ -142,13 +193,22 @@ def build(ctx: AppContext) -> None:
                         downloads = gr.Checkbox(label="Also offer models whose weights download on first use")
                         untrained = gr.Checkbox(label="Also offer untrained models (random weights)")
                     target = gr.Dropdown(class_union(ctx), value="", label="One class for every model")
+                with gr.Row():
+                    framed = gr.Checkbox(value=True, label="Crop the photo around the object for the 32x32 models")
+                    zoom = gr.Slider(0.5, 3, value=1, step=0.05, label="Crop size (1: around the object)")
                 button = gr.Button("Compare", variant="primary")
+        note = gr.Markdown(label="Note", elem_id="compare-note")
         gallery = gr.Gallery(label="Grad-CAM per architecture", columns=4, object_fit="contain",
                              height="100%",  # its rows' own height: "auto" would cap it and scroll
                              elem_id="compare-gallery")
+        seen = gr.Gallery(label="What each model sees (its input in pixels, one block per pixel)", columns=8,
+                          object_fit="contain", height="100%", elem_id="compare-seen")
         table = gr.Dataframe(label="Architectures side by side", show_label=False, interactive=False)
     image = ctx.components["image"]
     image.change(lambda path: path, image, shown, api_visibility="private", queue=False)
     for box in (downloads, untrained):
         box.input(offer(ctx), [downloads, untrained, chosen], chosen, api_visibility="private", queue=False)
-    button.click(comparer(ctx), [image, chosen, target], [gallery, table], api_name="compare", **ctx.shared)
+    io = ([image, chosen, target, framed, zoom], [gallery, table, shown, seen, note])
+    button.click(comparer(ctx), *io, api_name="compare", **ctx.shared)
+    framed.input(comparer(ctx), *io, **ctx.private)  # the crop is adjusted: compare again
+    zoom.release(comparer(ctx), *io, **ctx.private)

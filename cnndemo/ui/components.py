@@ -55,9 +55,23 @@ def drawing_pixels(sketch) -> np.ndarray | None:
     return None if (pixels == pixels[0, 0]).all() else pixels
 
 
-def model_choices(zoo: Zoo) -> list[tuple[str, str]]:
-    """(label, name) pairs for a model picker, in the zoo's readiness order (ready, downloads, untrained)."""
-    return zoo.choices()
+def model_choices(zoo: Zoo, session: str | None = None) -> list[tuple[str, str]]:
+    """(label, name) pairs for session's model picker (its own runs, never another session's), in the zoo's
+    readiness order (ready, downloads, untrained)."""
+    return zoo.choices(session)
+
+
+class FollowModel:
+    """The event of a picker that follows Explore's: its value, with this session's choices (a run the session
+    trained joins them). A callable object rather than a partial: gradio finds gr.Request by the type hints of a
+    function or of a __call__ method, not of a partial."""
+
+    def __init__(self, zoo: Zoo) -> None:
+        self.zoo = zoo
+
+    def __call__(self, name: str, request: gr.Request = None) -> dict:
+        """The picker's update for this session."""
+        return gr.update(choices=model_choices(self.zoo, getattr(request, "session_hash", None)), value=name)
 
 
 def model_picker(zoo: Zoo, value: str, label: str = "Model", **kwargs) -> gr.Dropdown:

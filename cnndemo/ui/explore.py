@@ -21,7 +21,8 @@ from cnndemo.explain.picture import colorbar, model_view, photo_for
 from cnndemo.explain.render import tensor_display
 from cnndemo.explain.trustviews import curves_figure
 from cnndemo.images import open_image
-from cnndemo.models import layer_names
+from cnndemo.learn.layers import layer_choices
+from cnndemo.models import list_models
 from cnndemo.outputs import image_file
 
 from .components import SafeImage, SafeSketchpad, drawing_pixels, model_picker
@@ -40,8 +41,9 @@ def method_label(name: str) -> str:
 
 
 def knows_sentence(ctx: AppContext, name: str) -> str:
-    """One sentence: what this model knows (its classes and input size), from its weights spec."""
-    return f"{name} {ctx.zoo.info(name).weights.describe()}."
+    """One sentence: what this model knows (its classes and input size), from its weights spec; or why it runs
+    with random weights when loading failed to get them (e.g. a download offline)."""
+    return ctx.zoo.problem(name) or f"{name} {ctx.zoo.info(name).weights.describe()}."
 
 
 def loading_progress(progress: gr.Progress):
@@ -161,20 +163,29 @@ def model_watcher(ctx: AppContext):
 
 def choices_for(ctx: AppContext, name: str, model) -> tuple:
     """Layer, CAM layer and class choices and the 'what it knows' sentence of one model."""
-    info, layers = ctx.zoo.info(name), layer_names(model)
-    others = [n for n in layers if n not in info.feature_layers]
-    return (gr.update(choices=list(info.feature_layers) + others, value=info.feature_layers[0]),
+    info = ctx.zoo.info(name)
+    layers = layer_choices(info)  # forward order, by stage, readable names beside the code names
+    return (gr.update(choices=layers, value=info.feature_layers[0]),
             gr.update(choices=layers, value=info.cam_layer),
             gr.update(choices=class_choices(tuple(info.classes), []), value=""),
             knows_sentence(ctx, name))
 
 
-def drawing_model(ctx: AppContext) -> str:
-    """The first ready model, in picker order, trained on the data set drawings belong to."""
-    for _, name in ctx.zoo.choices():
-        if ctx.zoo.info(name).dataset == DRAWING_DATASET and ctx.zoo.state(name).trained:
-            return name
-    raise BadInputError("No model trained on handwritten digits is ready here, so a drawing cannot be explained.")
+def drawing_model(ctx: AppContext, name: str, picked: str = "") -> str:
+    """The model a drawing goes to: name when it is a digits model of the registry, or a run the student picked
+    by hand (picked); else the shipped digits model with the best recorded accuracy (never another session's run,
+    nor a run the Train tab put in the picker)."""
+    if ctx.zoo.info(name).dataset == DRAWING_DATASET and (name in list_models() or name == picked):
+        return name
+    best = ctx.zoo.best(DRAWING_DATASET)
+    if best is None:
+        raise BadInputError("No model trained on handwritten digits is ready here, so a drawing cannot be explained.")
+    return best
+
+
+def picked_by_hand(name: str) -> str:
+    """The model the student chose in the picker (the picker's .input: the Train tab's pick does not count)."""
+    return name
 
 
 def sketch_picture(sketch) -> Image.Image | None:
@@ -186,17 +197,27 @@ def sketch_picture(sketch) -> Image.Image | None:
 def input_chooser(ctx: AppContext):
     """The first step of Explain: a sketch drawn last becomes the image, and goes to a digits model."""
     @user_errors("use_input", model_arg=3)
-    def choose_input(source: str, sketch, image, name: str):
-        """(image, model, layer, CAM layer, class, note) updates; nothing changes when the image is newer."""
+    def choose_input(source: str, sketch, image, name: str, picked: str = ""):
+        """(image, model, layer, CAM layer, class, note) updates; nothing changes when the image is newer.
+        picked: the model the student last chose in the picker by hand."""
         picture = sketch_picture(sketch) if source == "sketch" else None
         if picture is None:
             return (gr.update(),) * 6
-        target = name if ctx.zoo.info(name).dataset == DRAWING_DATASET else drawing_model(ctx)
+        target = drawing_model(ctx, name, picked)
         layer, cam, classes, note = choices_for(ctx, target, ctx.cache.get(target).model)
         if target != name:
-            note = f"A drawing is a handwritten digit, so it goes to **{target}** instead of {name}.  \n{note}"
+            note = f"{drawing_note(ctx, target, name)}  \n{note}"
         return picture, gr.update(value=target), layer, cam, classes, note
     return choose_input
+
+
+def drawing_note(ctx: AppContext, target: str, name: str) -> str:
+    """Why a drawing went to target rather than the picked model name (and how to send it to name's run)."""
+    score = ctx.zoo.accuracy(target)
+    best = f"the best digits model here ({score:.1%} on the test set)" if score else "a digits model"
+    why = (f"pick {name} in the Model list to send drawings to it" if ctx.zoo.info(name).dataset == DRAWING_DATASET
+           else f"{name} does not know digits")
+    return f"A drawing is a handwritten digit, so it goes to **{target}**, {best}; {why}."
 
 
 def _image_column() -> dict:
@@ -228,7 +249,7 @@ def _model_column(ctx: AppContext) -> dict:
         run = gr.Button("Explain", variant="primary")
         label = gr.Label(num_top_classes=5, label="Predictions", show_heading=False, elem_id="predictions")
         status = gr.Markdown(label="Weights status")
-    return {"model": model, "run": run, "label": label, "status": status, "note": note}
+    return {"model": model, "run": run, "label": label, "status": status, "note": note, "picked": gr.State("")}
 
 
 def _heat_column() -> dict:
@@ -288,9 +309,10 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     gr.on(None, model_watcher(ctx), ui.model, picked, api_visibility="private")
     ui.image.change(lambda: "image", None, ui.source, api_visibility="private", queue=False)
     ui.sketch.input(lambda: "sketch", None, ui.source, api_visibility="private", queue=False)
+    ui.model.input(picked_by_hand, ui.model, ui.picked, api_visibility="private", queue=False)  # not Train's pick
     # .success: a refused image gives one message, not one per step
-    ui.run.click(input_chooser(ctx), [ui.source, ui.sketch, ui.image, ui.model], [ui.image, ui.model, *picked],
-                 api_visibility="private") \
+    ui.run.click(input_chooser(ctx), [ui.source, ui.sketch, ui.image, ui.model, ui.picked],
+                 [ui.image, ui.model, *picked], api_visibility="private") \
         .success(predictor(ctx), [ui.image, ui.model], [ui.label, ui.status], api_name="predict", **ctx.shared) \
         .success(seer(ctx), *seen_io, **ctx.private) \
         .success(mapper(ctx), *maps_io, api_name="feature_maps", **ctx.shared) \

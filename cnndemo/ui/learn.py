@@ -16,7 +16,7 @@ from cnndemo.learn.figures import conv_step_figure, playground_figure, story_fig
 from cnndemo.learn.kinds import COMPOSITE
 from cnndemo.outputs import image_file
 
-from .components import SafeImage
+from .components import FollowModel, SafeImage
 from .context import AppContext
 from .errors import need_image, user_errors
 from .explore import DEFAULT_MODEL
@@ -240,7 +240,8 @@ def first_and_last(ctx: AppContext):
         with explainer.lock:
             filters = learn.first_filters(explainer.model, rec.x)
         view = learn.softmax_view(rec.logits, explainer.info.classes)
-        note = "" if ctx.zoo.state(name).trained else "  \n_Random weights: these probabilities mean nothing yet._"
+        note = "" if ctx.zoo.state(name).trained else \
+            f"  \n_Random weights: these probabilities mean nothing yet._ {ctx.zoo.problem(name)}".rstrip()
         rows = readable([dataclasses.asdict(r) for r in view.rows])
         caption = f"First convolution **{filters.layer}**: each kernel (left) and its feature map here (right)."
         return image_file(filters.image), caption, learn.softmax_text(view) + note, rows
@@ -249,20 +250,16 @@ def first_and_last(ctx: AppContext):
 
 @user_errors("playground")
 def play(size: int, kernel: int, stride: int, padding: int, dilation: int):
-    """The playground: output size with the formula filled in, and the sliding window drawn."""
-    result = learn.playground(size, kernel, stride, padding, dilation)
-    return f"`{result.formula}`: a {size}x{size} input gives a {result.out}x{result.out} output.", \
-        playground_figure(result)
+    """The playground: output size with the formula filled in and the window drawn, or the refusal alone."""
+    text, result = learn.playground_outcome(size, kernel, stride, padding, dilation)
+    return text, playground_figure(result) if result else None
 
 
 @user_errors("story")
 def tell_story():
     """The story table and chart, LeNet to EfficientNet."""
     rows = learn.story()
-    table = pd.DataFrame([{"year": r.year, "model": r.model, "family": r.family, "depth": r.depth,
-                           "parameters": f"{r.params:,}", "multiply-adds": f"{r.mult_adds:,}",
-                           "accuracy here": r.accuracy, "idea introduced": r.idea} for r in rows])
-    return table, story_figure(rows)
+    return pd.DataFrame(learn.story_table(rows)), story_figure(rows)
 
 
 # ---------- layout ----------
@@ -281,7 +278,7 @@ def _inputs(ctx: AppContext) -> dict:
 
 def _diagram_section() -> dict:
     """1. The diagram with its depth slider and block picker, the block view beside it."""
-    with gr.Accordion("1. Architecture diagram and 3. what each block introduced", open=True):
+    with gr.Accordion("1. Architecture diagram and what each block introduced", open=True):
         with gr.Row():
             depth = gr.Slider(1, 4, value=1, step=1, label="Depth shown (1 = top level)")
             block = gr.Dropdown(label="Block: opens it in the diagram and shows it on your image",
@@ -291,7 +288,7 @@ def _diagram_section() -> dict:
                 svg = gr.HTML(label="Diagram (SVG)", elem_id="learn-diagram")
             with gr.Column(scale=2):
                 block_md = gr.Markdown(label="Block")
-                block_maps = gr.Gallery(label="Channel maps of each branch (first 8 channels)", columns=2,
+                block_maps = gr.Gallery(label="Channel maps of each branch (first 4 channels)", columns=1,
                                         elem_id="learn-block-maps", object_fit="contain", height="auto",
                                         preview=False)
                 block_table = gr.Dataframe(label="Block numbers", interactive=False, visible=False)
@@ -322,22 +319,22 @@ def _conv_section() -> dict:
 
 
 def _other_sections() -> dict:
-    """4. Shape trace, 5. filters and softmax, 6. playground, 7. story."""
-    with gr.Accordion("4. Shape trace and receptive field", open=False):
+    """3. Shape trace, 4. filters and softmax, 5. playground, 6. story."""
+    with gr.Accordion("3. Shape trace and receptive field", open=False):
         trace_table = gr.Dataframe(label="Shape trace", show_label=False, interactive=False)
-    with gr.Accordion("5. First-layer filters and softmax", open=False):
+    with gr.Accordion("4. First-layer filters and softmax", open=False):
         filters_md = gr.Markdown()
-        filters = gr.Image(label="Kernels and their feature maps", interactive=False)
+        filters = gr.Image(label="Kernels and their feature maps", interactive=False, elem_id="learn-filters")
         softmax_md = gr.Markdown()
         softmax_table = gr.Dataframe(interactive=False)
-    with gr.Accordion("6. Playground: kernel, stride, padding, dilation", open=False):
+    with gr.Accordion("5. Playground: kernel, stride, padding, dilation", open=False):
         with gr.Row():
             sliders = [gr.Slider(lo, hi, value=v, step=1, label=label) for label, lo, hi, v in (
                 ("Input size", 1, 16, 7), ("Kernel size", 1, 7, 3), ("Stride", 1, 4, 1), ("Padding", 0, 4, 0),
                 ("Dilation", 1, 3, 1))]
         play_md = gr.Markdown()
         play_plot = gr.Plot()
-    with gr.Accordion("7. The story: LeNet to EfficientNet", open=False):
+    with gr.Accordion("6. The story: LeNet to EfficientNet", open=False):
         story_btn = gr.Button("Tell the story (computes each model's totals once)")
         story_table = gr.Dataframe(interactive=False)
         story_plot = gr.Plot()
@@ -352,8 +349,7 @@ def _follow_explore(ctx: AppContext, ui: SimpleNamespace) -> None:
     model, image = ctx.components.get("model"), ctx.components.get("image")
     if model is not None:
         # the choices come along: a run trained in the Train tab joins the picker (else "not in the choices")
-        model.change(lambda name: gr.update(choices=ctx.zoo.choices(), value=name), model, ui.model,
-                     api_visibility="private")
+        model.change(FollowModel(ctx.zoo), model, ui.model, api_visibility="private")
     if image is not None:
         image.change(_as_picture, image, ui.image, api_visibility="private")
 

@@ -22,6 +22,7 @@ from cnndemo.export import export_checkpoint
 from cnndemo.models import list_models
 from cnndemo.serving import FileFlag, ServingLimits
 from cnndemo.train import CLASS_SET_RECIPE, DEFAULT_LR, SHAPES_RECIPE, TrainConfig, train
+from cnndemo.train.messages import Done, Epoch, Message, Start
 from cnndemo.train.parts import dataset_label
 from cnndemo.train.view import TrainView
 from cnndemo.zoo import Zoo
@@ -78,27 +79,27 @@ def run_label(config: TrainConfig) -> str:
     return f"{config.run_name or f'{config.model} on {dataset_label(config.dataset)}'} #{suffix}"
 
 
-def log_training(message: dict, run: str, model: str, device: str | None) -> str | None:
+def log_training(message: Message, run: str, model: str, device: str | None) -> str | None:
     """One log line per epoch and at the start and end of a run; returns the run's device once known."""
-    kind = message["kind"]
-    device = message.get("device", device)
-    if kind == "epoch":
+    device = getattr(message, "device", device)
+    if isinstance(message, Epoch):
         logs.log_epoch(message, run=run, model=model, device=device or "?")
-    elif kind in ("start", "done"):
-        extra = ({"n_train": message["n_train"]} if kind == "start" else
-                 {"reason": message["reason"], "metrics": {k: v for k, v in message["metrics"].items()
-                                                           if not isinstance(v, (list, dict))},
-                  "checkpoint": message.get("checkpoint")})
+    elif isinstance(message, (Start, Done)):
+        kind = "start" if isinstance(message, Start) else "done"
+        extra = ({"n_train": message.n_train} if kind == "start" else
+                 {"reason": message.reason, "metrics": {k: v for k, v in message.metrics.items()
+                                                        if not isinstance(v, (list, dict))},
+                  "checkpoint": message.checkpoint})
         logs.log_run(kind, run=run, model=model, device=device or "?", **extra)
     return device
 
 
-def offer_run(ctx: AppContext, checkpoint: str, label: str) -> tuple[dict, str]:
-    """Register a finished run as a model (fresh in the cache): the Explore picker on it, and its name. Its files
-    reach Gradio's cache only when someone asks for them (/download_run, /export_onnx)."""
-    name = ctx.zoo.add_run(checkpoint, label)
+def offer_run(ctx: AppContext, checkpoint: str, label: str, key: str | None = None) -> tuple[dict, str]:
+    """Register a finished run as a model of session key (fresh in the cache): the Explore picker on it, and its
+    name. Its files reach Gradio's cache only when someone asks for them (/download_run, /export_onnx)."""
+    name = ctx.zoo.add_run(checkpoint, label, owner=key)
     ctx.cache.drop(name)  # never serve an earlier model under this name
-    return gr.update(choices=model_choices(ctx.zoo), value=name), name
+    return gr.update(choices=model_choices(ctx.zoo, key), value=name), name
 
 
 def checkpoint_files(checkpoint: str) -> list[str]:
@@ -123,16 +124,16 @@ class Streamer:
         for message in messages:
             device = log_training(message, run, self.config.model, device)
             self.view.update(message)
-            self.matrix = message.get("confusion_matrix", self.matrix)
-            if message["kind"] == "done" and message.get("checkpoint"):
-                self._finish(message["checkpoint"])
-            if message["kind"] in ("start", "done") or time.monotonic() - shown > REFRESH_S:
+            self.matrix = message.confusion_matrix if isinstance(message, Epoch) else self.matrix
+            if isinstance(message, Done) and message.checkpoint:
+                self._finish(message.checkpoint)
+            if isinstance(message, (Start, Done)) or time.monotonic() - shown > REFRESH_S:
                 shown = time.monotonic()
                 yield (*self.view.outputs(), *self.extra)
 
     def _finish(self, checkpoint: str) -> None:
         """Offer the model in Explore, keep the run for this session, point the mistakes view at it."""
-        explore, name = offer_run(self.ctx, checkpoint, run_label(self.config))
+        explore, name = offer_run(self.ctx, checkpoint, run_label(self.config), self.key)
         record = RunRecord(name, checkpoint, self.data.test, name.removeprefix("run: "))
         self.sessions.add_run(self.key, record)
         self.extra = (explore, *mistakes.picker_updates(self.sessions, self.key, record, self.matrix))

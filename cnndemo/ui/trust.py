@@ -16,7 +16,7 @@ from cnndemo.explain.trustviews import RANK_COLUMNS, RANK_WIDTHS, rank_row, stri
 from cnndemo.images import open_image
 from cnndemo.outputs import image_file
 
-from .components import model_choices, model_picker
+from .components import FollowModel, model_picker
 from .context import AppContext
 from .errors import need_image
 from .explore import DEFAULT_MODEL, class_choices, knows_sentence, loading_progress
@@ -162,8 +162,7 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
     """Follow Explore's image and model; one button per check."""
     image, explore_model = ctx.components["image"], ctx.components["model"]
     image.change(lambda path: path, image, ui.shown, api_visibility="private", queue=False)
-    explore_model.change(lambda name: gr.update(choices=model_choices(ctx.zoo), value=name), explore_model,
-                         ui.model, api_visibility="private", queue=False)
+    explore_model.change(FollowModel(ctx.zoo), explore_model, ui.model, api_visibility="private", queue=False)
     gr.on(None, follow(ctx), ui.model, [ui.target, ui.knows], api_visibility="private", queue=False)
     ui.show.click(sider(ctx), [image, ui.model, ui.chosen, ui.target], [ui.gallery, ui.grid_note], **ctx.private)
     ui.score.click(ranker(ctx), [image, ui.model, ui.target, ui.include_slower], [ui.table, ui.rank_note],

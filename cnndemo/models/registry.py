@@ -1,4 +1,5 @@
-"""The model registry: one entry per architecture, each with its layers, teaching note and weights spec."""
+"""The model registry: one entry (ModelInfo) per architecture, with its layers, teaching note and weights spec,
+looked up by name."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -7,7 +8,7 @@ from typing import Callable
 import torch.nn as nn
 
 from .. import catalog
-from .spec import WeightsSpec
+from .weights import WeightsSpec
 
 
 @dataclass(frozen=True, init=False)
@@ -108,3 +109,12 @@ def model_info(name: str) -> ModelInfo:
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}") from None
 
+
+def has_weights(name: str) -> bool:
+    """True if the registered model's pretrained weights can be loaded right now without network."""
+    return model_info(name).weights.is_here()
+
+
+def weights_status(name: str) -> str:
+    """One line for the UI saying where this model's weights come from and whether they are here."""
+    return model_info(name).weights.status()

@@ -1,130 +1,14 @@
-"""Architecture summaries (a torchsummary-style table via torchinfo) and the seed's shape and parameter formulas."""
+"""Convolution arithmetic: the seed's out = (in - k + 2p)/s + 1 and k*k*c_in*c_out + c_out, where a convolution
+or pooling window slides (read from the layer's own forward), and the filled-in formulas and layer descriptions
+that the layer table, Explore's feature maps, the Learn tab and the Architecture tab show."""
 from __future__ import annotations
 
 import copy
-import functools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torchinfo
 from torch import nn
-
-_MB = 1024 ** 2  # torchsummary's megabyte, which the seed's figures use
-_LINE, _RULE = "-" * 64, "=" * 64
-
-
-@dataclass(frozen=True)
-class Row:
-    """One leaf layer: its dotted name, class name, output shape (batch as -1), parameters and mult-adds."""
-
-    name: str
-    type: str
-    output_shape: tuple
-    params: int
-    mult_adds: int
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Per-layer rows and totals of one forward pass, sizes in MB of 1024**2 bytes (as torchsummary)."""
-
-    rows: tuple[Row, ...]
-    total_params: int
-    trainable_params: int
-    total_mult_adds: int
-    input_mb: float
-    forward_backward_mb: float
-    params_mb: float
-    total_mb: float
-
-    def to_text(self, mult_adds: bool = False) -> str:
-        """The table as torchsummary prints it (optionally with a mult-adds column and total)."""
-        head = f"{'Layer (type)':>20}  {'Output Shape':>25} {'Param #':>15}" + (f" {'Mult-adds':>15}" if mult_adds else "")
-        lines = [_LINE, head, _RULE] + [_row_text(i, r, mult_adds) for i, r in enumerate(self.rows, 1)] + [
-            _RULE, f"Total params: {self.total_params:,}", f"Trainable params: {self.trainable_params:,}",
-            f"Non-trainable params: {self.total_params - self.trainable_params:,}"]
-        lines += [f"Total mult-adds: {self.total_mult_adds:,}"] if mult_adds else []
-        return "\n".join(lines + [
-            _LINE, f"Input size (MB): {self.input_mb:0.2f}",
-            f"Forward/backward pass size (MB): {self.forward_backward_mb:0.2f}",
-            f"Params size (MB): {self.params_mb:0.2f}", f"Estimated Total Size (MB): {self.total_mb:0.2f}", _LINE])
-
-
-def _row_text(index: int, row: Row, mult_adds: bool) -> str:
-    """One torchsummary line: 'Conv2d-1  [-1, 64, 63, 63]  23,296'."""
-    text = f"{f'{row.type}-{index}':>20}  {_shape_text(row.output_shape):>25} {row.params:>15,}"
-    return text + (f" {row.mult_adds:>15,}" if mult_adds else "")
-
-
-def _shape_text(shape: tuple) -> str:
-    """[-1, 64, 63, 63] for a shape; nested shapes for layers with several outputs."""
-    return str(list(shape)) if all(isinstance(s, int) for s in shape) else str([list(s) for s in shape])
-
-
-def summary(model_or_name: nn.Module | str, input_size: Sequence[int] | None = None) -> Summary:
-    """Summarise a model (or a registered model name) for one input of input_size (C, H, W)."""
-    if isinstance(model_or_name, str):
-        return _named_summary(model_or_name, tuple(input_size) if input_size else None)
-    if input_size is None:
-        raise ValueError("summary() of a model object needs input_size=(channels, height, width)")
-    return _build(model_or_name, _run_torchinfo(model_or_name, tuple(input_size)), tuple(input_size))
-
-
-@functools.lru_cache(maxsize=32)
-def _named_summary(name: str, input_size: tuple[int, ...] | None) -> Summary:
-    """Summary of a registered model, cached: building the big ones takes seconds and the result is frozen."""
-    from . import models  # lazy: summary sits above models in the layering
-
-    size = input_size or models.model_info(name).input_size
-    return summary(models.get_model(name), size)
-
-
-def _run_torchinfo(model: nn.Module, input_size: tuple[int, ...]) -> torchinfo.ModelStatistics:
-    """One batch-1 forward pass through torchinfo, in eval mode, on the model's own device."""
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    try:
-        return torchinfo.summary(model, input_size=(1, *input_size), dtypes=[dtype], device=device,
-                                 mode="eval", verbose=0, col_names=("output_size", "num_params", "mult_adds"))
-    finally:
-        # torchinfo keeps the last run per class name; drop it so big models are not held in memory
-        getattr(torchinfo.torchinfo, "_cached_forward_pass", {}).pop(type(model).__name__, None)
-
-
-def _build(model: nn.Module, stats: torchinfo.ModelStatistics, input_size: tuple[int, ...]) -> Summary:
-    """Turn torchinfo's layer list into rows and torchsummary-style totals."""
-    names = {id(m): n for n, m in model.named_modules()}
-    rows = tuple(Row(names.get(li.layer_id, li.var_name or ""), li.class_name, _batchless(li.output_size),
-                     li.num_params, li.macs)
-                 for li in stats.summary_list if li.is_leaf_layer and li.executed)
-    act_bytes = torch.finfo(torch.float32).bits // 8
-    input_mb = math.prod(input_size) * act_bytes / _MB
-    fwd_bwd_mb = 2 * sum(_numel(r.output_shape) for r in rows) * act_bytes / _MB
-    params_mb = sum(p.numel() * p.element_size() for p in _unique_params(model)) / _MB
-    return Summary(rows, stats.total_params, stats.trainable_params, stats.total_mult_adds,
-                   input_mb, fwd_bwd_mb, params_mb, input_mb + fwd_bwd_mb + params_mb)
-
-
-def _batchless(size: list) -> tuple:
-    """An output size with the batch dimension shown as -1 (nested for layers with several outputs)."""
-    if size and all(isinstance(s, int) for s in size):
-        return (-1, *size[1:])
-    return tuple(_batchless(s) for s in size if isinstance(s, (list, tuple)))
-
-
-def _numel(shape: tuple) -> int:
-    """Elements per sample of a (possibly nested) batchless shape."""
-    if all(isinstance(s, int) for s in shape):
-        return math.prod(shape[1:]) if shape else 0
-    return sum(_numel(s) for s in shape)
-
-
-def _unique_params(model: nn.Module) -> list[torch.Tensor]:
-    """Every parameter once, even when shared between layers."""
-    return list({id(p): p for p in model.parameters()}.values())
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
@@ -325,3 +209,74 @@ AlexNet's first layer: `11 x 11 x 3 x 64 + 64 = {conv_params(11, 3, 64):,}`.
 connected layer takes `1024 x 8 x 8 x 10 = {fc:,}` weights; a 1x1 convolution takes
 `1 x 1 x 1024 x 10 + 10 = {conv:,}`, {fc / conv:.0f} times fewer.
 """
+
+
+SHAPED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)  # layers whose output size follows the seed's formula
+
+
+def describe_layer(model: nn.Module, name: str, in_shape: tuple[int, ...] | None,
+                   out_shape: tuple[int, ...]) -> str:
+    """Layer type and shape change; for a conv / pool layer (or a block's first one) the formula filled in."""
+    module = model.get_submodule(name)
+    head = f"{type(module).__name__}: {_shape(in_shape)} -> {_shape(out_shape)}"
+    inner = module if isinstance(module, SHAPED) else next(
+        ((n, m) for n, m in module.named_modules() if isinstance(m, SHAPED)), None)
+    if inner is None:
+        return f"{head}\n{_follows(model, name)}".rstrip()
+    if not in_shape or len(in_shape) != 4:
+        return head
+    inner_name, layer = ("", inner) if inner is module else inner
+    where = f"first layer inside, {inner_name} ({type(layer).__name__}): " if inner_name else ""
+    return f"{head}\n{where}{_kernel_text(layer, in_shape[2:])}\n{_formula(layer, in_shape[2:])}"
+
+
+def _follows(model: nn.Module, name: str) -> str:
+    """For a shape-keeping layer in a Sequential (ReLU, BatchNorm): the conv / pool it follows."""
+    parent_name, _, own = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    if not isinstance(parent, nn.Sequential) or not own.isdigit():
+        return ""
+    before = [(i, parent[i]) for i in range(int(own)) if isinstance(parent[i], SHAPED)]
+    if not before:
+        return ""
+    index, layer = before[-1]
+    where = f"{parent_name}.{index}" if parent_name else str(index)
+    return f"keeps the shape of {where} ({type(layer).__name__}, {_kernel_text(layer)}) before it"
+
+
+def _kernel_text(layer: nn.Module, in_hw: tuple[int, int] | None = None) -> str:
+    """'kernel k, stride s, padding p' of a conv / pool layer, as its forward applies them to an in_hw input
+    (padding computed inside forward, such as TensorFlow 'same', included)."""
+    window = layer_window(layer, (int(in_hw[0]), int(in_hw[1]))) if in_hw is not None else None
+    if window is not None:
+        padding = _padding(window.pad_before, window.pad_after)
+        return f"kernel {_hw(window.kernel)}, stride {_hw(window.stride)}, {padding}"
+    k = as_pair(layer.kernel_size)
+    s = as_pair(layer.stride or layer.kernel_size)  # pooling built with stride=None strides by its kernel
+    p = layer.padding if isinstance(layer.padding, str) else _hw(as_pair(layer.padding))
+    return f"kernel {_hw(k)}, stride {_hw(s)}, padding {p}"
+
+
+def _padding(before: tuple[int, int], after: tuple[int, int]) -> str:
+    """'padding p', or both sides when they differ (TensorFlow 'same' pads one more at the bottom / right)."""
+    if before == after:
+        return f"padding {_hw(before)}"
+    return f"padding {_hw(before)} top/left and {_hw(after)} bottom/right (TensorFlow 'same')"
+
+
+def _formula(layer: nn.Module, in_hw: tuple[int, ...]) -> str:
+    """The seed's out = (in - k + 2p)/s + 1 with the numbers filled in (wording shared with the summary)."""
+    try:
+        return formula_text(layer, (int(in_hw[0]), int(in_hw[1])))
+    except ValueError as err:  # a kernel larger than the padded input
+        return str(err)
+
+
+def _hw(v: tuple[int, int]) -> str:
+    """A pair as 'a' or 'axb'."""
+    return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
+
+
+def _shape(shape: tuple[int, ...] | None) -> str:
+    """A tensor shape without the batch dimension, as C x H x W."""
+    return "?" if not shape else " x ".join(str(d) for d in shape[1:])

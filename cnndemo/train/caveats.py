@@ -1,7 +1,11 @@
-"""Results a class can trust: how sure an accuracy on few test pictures is, and warnings a run should show."""
+"""The caveats beside a run's numbers: how sure an accuracy on few test pictures is (its Wilson interval), and the
+warnings a run should show (a test set too small, colour averaged away on a grey model)."""
 from __future__ import annotations
 
 import torch
+# imported with the module, not in the first evaluation: a second's stall there would also mislead the time
+# left, which is measured from this run's evaluations (the Wilson interval is scipy's maths, not ours)
+from scipy.stats import binomtest
 
 from ..data import Splits
 
@@ -13,8 +17,6 @@ def wilson_interval(correct: int, n: int, confidence: float = CONFIDENCE) -> tup
     """The Wilson score interval for an accuracy of correct/n (stays inside [0, 1], sane at 0 % and 100 %)."""
     if n <= 0:
         return 0.0, 1.0
-    from scipy.stats import binomtest  # scipy's maths, not ours
-
     ci = binomtest(int(correct), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
     return float(ci.low), float(ci.high)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cnndemo.summary import window_text
+from cnndemo.convmath import window_text
 
 from .trace import Field, Step, Trace
 
