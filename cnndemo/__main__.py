@@ -1,4 +1,5 @@
-"""Command line: `python -m cnndemo train ...`, `eval ...` and `export ...` (the app's code path)."""
+"""Command line: `cnndemo serve` (the web app), `cnndemo train ...`, `eval ...` and `export ...` (also as
+`python -m cnndemo ...`; the app's code path)."""
 from __future__ import annotations
 
 import argparse
@@ -47,6 +48,14 @@ def _eval_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+
+
+def _serve_parser(sub) -> None:
+    """Flags of `serve`: app.py's options (host and port, from Gradio's environment variables by default)."""
+    p = sub.add_parser("serve", help="start the web app (as app.py does)")
+    p.add_argument("--host", default=None, help="address to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1; "
+                   "0.0.0.0 for a classroom network)")
+    p.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT or 7860)")
 
 
 def _export_parser(sub) -> None:
@@ -169,16 +178,27 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve the web app until stopped."""
+    from .ui.app import serve  # gradio is imported only when the app is asked for
+
+    serve(args.host, args.port)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m cnndemo`."""
-    parser = argparse.ArgumentParser(prog="python -m cnndemo", description="cnndemo: train, evaluate and export CNNs")
+    """Entry point of the `cnndemo` command and `python -m cnndemo`."""
+    parser = argparse.ArgumentParser(prog="cnndemo", description="cnndemo: serve the app; train, evaluate and "
+                                     "export CNNs")
     sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
     _train_parser(sub)
     _eval_parser(sub)
     _export_parser(sub)
     args = parser.parse_args(argv)
     try:
-        return {"train": run_train, "eval": run_eval, "export": run_export}[args.command](args)
+        commands = {"serve": run_serve, "train": run_train, "eval": run_eval, "export": run_export}
+        return commands[args.command](args)
     except BadInputError as e:  # a user's mistake: say what is wrong, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """Checkpoint files: safetensors weights plus a JSON sidecar; nothing is ever unpickled."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -180,6 +181,23 @@ def fit_state(model: nn.Module, state: Mapping[str, torch.Tensor], what: str = "
     if problems:
         raise BadInputError(f"{what} does not fit {type(model).__name__}: " + "; ".join(problems))
     model.load_state_dict({k: v.to(target[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def in_layers(key: str, layers: list[str] | tuple[str, ...]) -> bool:
+    """True when a state-dict key belongs to one of the named layers (their weights, biases, buffers)."""
+    return any(key.startswith(layer + ".") for layer in layers)
+
+
+def frozen_digest(state: Mapping[str, torch.Tensor], heads: list[str] | tuple[str, ...]) -> str:
+    """A hash of every tensor outside the heads, as float32 where floating (a float16 file of the same weights
+    hashes the same): what a frozen-feature run's heads were trained on top of."""
+    h = hashlib.blake2b(digest_size=16)
+    for key in sorted(k for k in state if not in_layers(k, heads)):
+        t = state[key].detach().cpu()
+        t = (t.float() if t.is_floating_point() else t).reshape(-1).contiguous()
+        h.update(f"{key}{tuple(state[key].shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def state_mismatch(expected: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor], limit: int = 3) -> list[str]:

@@ -7,3 +7,7 @@ class BadInputError(ValueError):
 
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights that cannot be had here (offline and not cached, or not shipped)."""
+
+
+class IncompleteInstallError(RuntimeError):
+    """cnndemo's own files (its shipped checkpoints) are missing: a broken installation, never random weights."""

@@ -53,6 +53,12 @@ def log_run(kind: str, *, run: str, model: str, device: str, **extra: Any) -> di
     return record
 
 
+def short(text: str, limit: int = 160) -> str:
+    """A message cut to one log-friendly line (a refused request's reason)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
 def _rounded(value: Any) -> Any:
     """Floats to 4 decimals, so lines stay short and readable."""
     return round(value, 4) if isinstance(value, float) else value

@@ -23,6 +23,14 @@ class ServingLimits:
     time_limit_s: float = 60.0  # one explain request; the user gets a message when it is exceeded
     train_limit_s: float = 1800.0  # the longest training run (its time budget is capped at this)
     max_overdue: int = 2  # requests past their limit still finishing; beyond this new ones are refused
+    # Gradio's cache (uploads and every file handed to a browser): Gradio deletes what this app put there once it is
+    # older than cache_max_age_s, looking every cache_check_s; a page open longer than that re-uploads its picture
+    cache_max_age_s: float = 4 * 3600.0
+    cache_check_s: float = 600.0
+    # the app's own output files (cnndemo.outputs), which Gradio copies into its cache: the oldest go first beyond
+    # either bound
+    outputs_max_age_s: float = 3600.0
+    outputs_max_mb: float = 200.0
 
     @classmethod
     def from_env(cls) -> "ServingLimits":
@@ -31,7 +39,15 @@ class ServingLimits:
         return cls(queue_size=int(env("CNNDEMO_QUEUE_SIZE", cls.queue_size)),
                    explain_concurrency=int(env("CNNDEMO_EXPLAIN_CONCURRENCY", cls.explain_concurrency)),
                    time_limit_s=float(env("CNNDEMO_TIME_LIMIT_S", cls.time_limit_s)),
-                   train_limit_s=float(env("CNNDEMO_TRAIN_LIMIT_S", cls.train_limit_s)))
+                   train_limit_s=float(env("CNNDEMO_TRAIN_LIMIT_S", cls.train_limit_s)),
+                   cache_max_age_s=float(env("CNNDEMO_CACHE_MAX_AGE_S", cls.cache_max_age_s)),
+                   cache_check_s=float(env("CNNDEMO_CACHE_CHECK_S", cls.cache_check_s)),
+                   outputs_max_age_s=float(env("CNNDEMO_OUTPUTS_MAX_AGE_S", cls.outputs_max_age_s)),
+                   outputs_max_mb=float(env("CNNDEMO_OUTPUTS_MAX_MB", cls.outputs_max_mb)))
+
+    def delete_cache(self) -> tuple[int, int]:
+        """Gradio's (frequency, age) in whole seconds, as gr.Blocks(delete_cache=...) takes them."""
+        return max(1, round(self.cache_check_s)), max(1, round(self.cache_max_age_s))
 
 
 class TimeLimitExceeded(RuntimeError):

@@ -1,7 +1,9 @@
-"""Shared fixtures: the Blocks app launched once on a free local port (gradio is imported only when asked for),
-Explore and Learn alone in a smaller app, and a headless Chromium page at projector size for the browser tests."""
+"""Shared fixtures: no network for any test, the one data folder, the Blocks app launched once on a free local
+port (gradio is imported only when asked for), Explore and Learn alone in a smaller app, and a headless Chromium
+page at projector size for the browser tests."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import socket
@@ -9,7 +11,111 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from cnndemo.data.builtin import data_root
+
+# Gradio's version check and usage statistics (sent through huggingface_hub's telemetry) would leave the machine at
+# every launch: off for the tests, before gradio is imported (the guard below fails any test that still reaches out).
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+# The one folder data-dependent tests look in, as the package finds it: CNNDEMO_DATA, else ../shared/data beside
+# the repository, else ~/.cache/cnndemo/data. Tests never download into it.
+DATA_ROOT = data_root()
+SHARED_DATA = DATA_ROOT  # the name older tests import
+_RAW = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+SHARED_MARKERS = {  # the files that must be in DATA_ROOT for each data set
+    "cifar10": ("cifar10-jpeg.tar.gz",),
+    "mnist": tuple(f"MNIST/raw/{f}" for f in _RAW),
+    "fashion_mnist": tuple(f"FashionMNIST/raw/{f}" for f in _RAW)}
+NO_DATA = (f"needs the offline data sets (MNIST, FashionMNIST, cifar10-jpeg.tar.gz) in {DATA_ROOT}: set "
+           "CNNDEMO_DATA, or put ../shared/data beside the repository")  # the one reason every data test skips with
+
+
+def has_data(dataset: str) -> bool:
+    """True when every file of dataset is in DATA_ROOT."""
+    return all((DATA_ROOT / f).is_file() for f in SHARED_MARKERS[dataset])
+
+
+def needs_data(dataset: str) -> pytest.MarkDecorator:
+    """Skip a test unless dataset is in DATA_ROOT."""
+    return pytest.mark.skipif(not has_data(dataset), reason=NO_DATA)
+
+
+def data_folder(dataset: str) -> Path:
+    """DATA_ROOT when it holds dataset, else a skip (the same reason as needs_data)."""
+    if not has_data(dataset):
+        pytest.skip(NO_DATA)
+    return DATA_ROOT
+
+
+# ---------- no network ----------
+
+BLOCKED: list[str] = []  # connections a test tried to open, in any thread; the test fails at its end
+
+
+def is_loopback(host) -> bool:
+    """True for this machine's own addresses (127.0.0.0/8, ::1, 'localhost')."""
+    if host in ("localhost", "localhost.", None):
+        return True
+    try:
+        ip = ipaddress.ip_address(str(host).split("%")[0])
+    except ValueError:
+        return False  # a host name other than localhost: resolving it is already a network request
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
+
+
+def _refuse(what: str) -> OSError:
+    """Record a blocked connection and the error the caller sees."""
+    BLOCKED.append(what)
+    return ConnectionRefusedError(f"tests never open a network connection (blocked: {what})")
+
+
+def _guard_connect(real):
+    """socket.connect / connect_ex that refuse any internet address but loopback (Unix sockets pass)."""
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback(address[0]):
+            raise _refuse(f"connect to {address!r}")
+        return real(sock, address)
+    return connect
+
+
+def _guard_getaddrinfo(real):
+    """socket.getaddrinfo that looks up no name but localhost (addresses written as numbers need no lookup)."""
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if not is_loopback(name) and not _is_numeric(name):
+            raise socket.gaierror(socket.EAI_NONAME, str(_refuse(f"name lookup of {name!r}")))
+        return real(host, *args, **kwargs)
+    return getaddrinfo
+
+
+def _is_numeric(host) -> bool:
+    """An IP address written out, or the wildcard (binding a server on all interfaces)."""
+    try:
+        ipaddress.ip_address(str(host).split("%")[0])
+        return True
+    except ValueError:
+        return host in ("", "0.0.0.0", "::")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def network_guard():
+    """For the whole session: a socket to anything but this machine, or a DNS lookup, is refused and recorded."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _guard_connect(socket.socket.connect))
+        mp.setattr(socket.socket, "connect_ex", _guard_connect(socket.socket.connect_ex))
+        mp.setattr(socket, "getaddrinfo", _guard_getaddrinfo(socket.getaddrinfo))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def network_untouched(network_guard):
+    """Fail the test that tried the network, even from another thread or where its code caught the error."""
+    yield
+    blocked = list(BLOCKED)
+    BLOCKED.clear()
+    if blocked:
+        pytest.fail("the test tried to reach the network: " + "; ".join(blocked[:5]), pytrace=False)
 
 
 def free_port() -> int:
@@ -80,25 +186,19 @@ def cat(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
-    """The offline MNIST beside the repository, or skip."""
-    if not (SHARED_DATA / "MNIST").is_dir():
-        pytest.skip(f"MNIST not found at {SHARED_DATA / 'MNIST'}")
-    return SHARED_DATA
-
-
-SHARED_MARKERS = {"cifar10": "cifar10-jpeg.tar.gz", "mnist": "MNIST"}  # what must be in ../shared/data for each
+    """The data folder when it holds MNIST, or a skip."""
+    return data_folder("mnist")
 
 
 def shared_test_pictures(dataset: str, per_class: int) -> list:
-    """(PIL picture, label) for the first per_class test pictures of each class in ../shared/data, or a skip."""
+    """(PIL picture, label) for the first per_class test pictures of each class in DATA_ROOT, or a skip."""
     from PIL import Image
 
     from cnndemo.data import DataSettings
     from cnndemo.data.builtin import load_dataset
-    if not (SHARED_DATA / SHARED_MARKERS[dataset]).exists():
-        pytest.skip(f"{dataset} not found in {SHARED_DATA}")
-    test = load_dataset(dataset, str(SHARED_DATA), split="test",
-                        settings=DataSettings(root=str(SHARED_DATA), test_limit_per_class=per_class))
+    root = data_folder(dataset)
+    test = load_dataset(dataset, str(root), split="test",
+                        settings=DataSettings(root=str(root), test_limit_per_class=per_class, download=False))
     grey = test.images.shape[1] == 1
     return [(Image.fromarray(im[0].numpy() if grey else im.permute(1, 2, 0).numpy()), int(c))
             for im, c in zip(test.images, test.labels)]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 gradio = pytest.importorskip("gradio")
-from gradio_client import handle_file  # noqa: E402
+from gradio_client import Client, handle_file  # noqa: E402
 
 from cnndemo.serving import ServingLimits  # noqa: E402
 from cnndemo.ui.common import DEFAULT_MODEL  # noqa: E402
@@ -20,7 +20,15 @@ from test_zoo import empty_hub, throwaway  # noqa: E402,F401  (fixtures: an empt
 def test_named_endpoints_exist(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert {"/predict", "/feature_maps", "/attribute", "/compare", "/architecture", "/train", "/train_classes",
-            "/mistakes", "/export_onnx", "/cancel"} <= names
+            "/mistakes", "/download_run", "/export_onnx", "/cancel"} <= names
+
+
+def test_every_api_output_has_a_name(client):
+    """gradio_client names an output after its component's label, or value_<id> when it has none."""
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    unnamed = {name: r["label"] for name, ep in api.items() for r in ep["returns"] if r["label"].startswith("value_")}
+    assert not unnamed, unnamed
+    assert [r["label"] for r in api["/predict"]["returns"]] == ["Predictions", "Weights status"]
 
 
 def test_predict_labels_the_cat_offline(client, cat):
@@ -55,10 +63,9 @@ def test_predict_without_a_model_argument_labels_dogs(client, tmp_path):
     from cnndemo.data import DataSettings
     from cnndemo.data.builtin import load_dataset
     from cnndemo.models import model_info
-    from conftest import SHARED_DATA
-    if not (SHARED_DATA / "cifar10-jpeg.tar.gz").is_file():
-        pytest.skip(f"CIFAR-10 not found in {SHARED_DATA}")
-    test = load_dataset("cifar10", str(SHARED_DATA), split="test", settings=DataSettings(test_limit_per_class=10))
+    from conftest import data_folder
+    root = data_folder("cifar10")
+    test = load_dataset("cifar10", str(root), split="test", settings=DataSettings(test_limit_per_class=10))
     dogs = test.images[test.labels == test.classes.index("dog")][:10]
     classes = model_info(DEFAULT_MODEL).classes
     hits = 0
@@ -71,7 +78,8 @@ def test_predict_without_a_model_argument_labels_dogs(client, tmp_path):
 
 
 def test_untrained_model_hides_predictions(client, cat):
-    label, status = client.predict(cat, "vgg11", api_name="/predict")
+    # vgg11_cifar ships untrained; ImageNet vgg11 would download 500 MB where a network is (tests never do)
+    label, status = client.predict(cat, "vgg11_cifar", api_name="/predict")
     assert "untrained" in status.lower() or "random" in status.lower()
     assert label is None or not label.get("confidences")
 
@@ -247,6 +255,8 @@ def test_train_endpoint_runs_and_offers_the_model(client, mnist_root):
     assert "completed" in progress and "Test accuracy" in progress, progress
     assert "**mnist**" in progress and "test** pictures" in progress  # the data really used, and its counts
     assert run["value"] == explore["value"] and len(true["choices"]) == 10  # the mistakes view is on this run
+    assert files is None  # the run's files reach Gradio's cache only when asked for
+    files = client.predict(run["value"], api_name="/download_run")
     assert len(files) == 2 and any(str(f).endswith(".safetensors") for f in files)
     assert "run: " in str(explore)
 
@@ -278,6 +288,41 @@ def test_one_log_line_per_request(client, cat, caplog, tmp_path):
     assert [(x["endpoint"], x["model"], x["outcome"]) for x in lines[-2:]] == [
         ("predict", "lenet5_mnist", "ok"), ("predict", "lenet5_mnist", "refused")]
     assert all(x["device"] in ("cpu", "cuda") and x["latency_ms"] >= 0 for x in lines)
+
+
+def test_a_refused_upload_is_one_log_line_and_no_traceback(client, caplog, capfd, tmp_path):
+    import json
+
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO, logger="cnndemo.requests"), pytest.raises(Exception, match="not an image"):
+        client.predict(handle_file(str(bad)), "lenet5_mnist", api_name="/predict")
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.err + printed.out, printed.err[-2000:]
+    line = json.loads([r for r in caplog.records if r.name == "cnndemo.requests"][-1].getMessage())
+    assert (line["outcome"], line["reason"]) == ("refused", "bad_input") and "not an image" in line["detail"]
+
+
+@pytest.mark.slow
+def test_gradio_prunes_its_cache_of_the_apps_files(cat, tmp_path):
+    import time
+
+    import app
+    from conftest import launch
+
+    limits = ServingLimits(cache_max_age_s=1, cache_check_s=1)
+    demo = launch(app.build_demo(limits=limits))
+    try:
+        assert demo.delete_cache == (1, 1)
+        before = {f for files in demo.temp_file_sets for f in files}  # e.g. the examples, which Gradio keeps
+        Client(demo.local_url, verbose=False).predict(cat, "lenet5", "", False, api_name="/feature_maps")
+        cached = [Path(f) for files in demo.temp_file_sets for f in files if f not in before]
+        assert cached and all(p.is_file() for p in cached)  # the feature-map picture handed to the browser
+        time.sleep(4)
+        assert not any(p.exists() for p in cached)
+    finally:
+        demo.close()
 
 
 def test_training_budget_is_capped_by_the_server_limit():

@@ -9,16 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DATA_ROOT, needs_data
+
 ROOT = Path(__file__).resolve().parents[1]
-CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 NUMBER = r"(\d+(?:\.\d+)?)"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CIFAR.is_file(), reason=f"CIFAR-10 archive not found at {CIFAR}")
+@needs_data("cifar10")
 def test_cpu_smoke_prints_throughputs_and_ratio():
     cmd = [sys.executable, str(ROOT / "bench" / "train_gpu.py"), "--device", "cpu", "--steps", "2", "--warmup", "1",
-           "--limit-per-class", "20", "--data-root", str(CIFAR.parent)]
+           "--limit-per-class", "20", "--data-root", str(DATA_ROOT)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -56,7 +56,8 @@ def test_explore_example_predictions_layer_and_gradcam(page, artifacts):
     names = [t.strip().splitlines()[-1].strip() for t in page.get_by_role("option").all_inner_texts() if t.strip()]
     choice = next(n for n in names if n != current)  # the selected option carries a check mark line first
     page.get_by_role("option").filter(has_text=re.compile(rf"^\W*{re.escape(choice)}$")).first.click()
-    page.locator("p", has_text=f"{choice} output shape").first.wait_for(timeout=60_000)  # new layer's maps
+    layer = choice.rpartition(" — ")[2]  # a label reads 'Stage 1 of 5 (112x112, early) · convolution 1 — _conv_stem'
+    page.locator("p", has_text=f"{layer} output shape").first.wait_for(timeout=60_000)  # new layer's maps
     page.screenshot(path=artifacts / "explore-layer.png", full_page=True)
 
 

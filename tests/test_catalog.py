@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from cnndemo import catalog, data
-from cnndemo.data import DataSettings, DataUnavailableError, load_dataset
+from cnndemo.data import DataSettings, load_dataset
 from cnndemo.models import list_models, model_info
+from conftest import data_folder
 
 PACKAGE = Path(catalog.__file__).resolve().parent
 
@@ -55,8 +56,6 @@ def test_unknown_names():
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_loaded_data_sets_carry_the_catalog_class_names(name):
-    try:
-        test = load_dataset(name, split="test", settings=DataSettings(test_limit_per_class=1, download=False))
-    except DataUnavailableError as err:
-        pytest.skip(f"{name} is not here: {err}")
+    root = data_folder(name)
+    test = load_dataset(name, root, split="test", settings=DataSettings(test_limit_per_class=1, download=False))
     assert test.classes == catalog.dataset(name).classes

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DATA_ROOT as SHARED
+from conftest import needs_data
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-needs_mnist = pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {SHARED}")
+needs_mnist = needs_data("mnist")
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -12,8 +12,10 @@ from cnndemo.data import (BatchSpec, Batches, DataSettings, DataUnavailableError
                           to_input)
 from cnndemo.errors import BadInputError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_mnist = pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {SHARED}")
+from conftest import DATA_ROOT as SHARED
+from conftest import needs_data
+
+needs_mnist = needs_data("mnist")
 
 
 def toy(n_per_class: int = 5, classes: int = 3, c: int = 3, size: int = 6) -> TensorData:
@@ -27,7 +29,8 @@ def test_data_root_precedence(monkeypatch, tmp_path):
     assert data_root(tmp_path / "arg") == tmp_path / "arg"
     assert data_root() == tmp_path / "env"
     monkeypatch.delenv("CNNDEMO_DATA")
-    expected = SHARED if SHARED.is_dir() else Path.home() / ".cache" / "cnndemo" / "data"
+    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
+    expected = beside if beside.is_dir() else Path.home() / ".cache" / "cnndemo" / "data"
     assert data_root() == expected
 
 
@@ -137,9 +140,63 @@ def test_mnist_from_shared_data_is_uint8_nchw():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED / "cifar10-jpeg.tar.gz").is_file(), reason=f"no CIFAR-10 archive under {SHARED}")
+@needs_data("cifar10")
 def test_cifar10_comes_from_the_jpeg_archive(tmp_path):
     settings = DataSettings(root=str(SHARED), cache_dir=str(tmp_path), limit_per_class=2, test_limit_per_class=1)
     train = load_dataset("cifar10", split="train", settings=settings)
     assert tuple(train.images.shape) == (20, 3, 32, 32) and train.classes[0] == "airplane"
     assert train.name == "cifar10"
+
+
+def _idx_gz(folder: Path, name: str, array: "np.ndarray") -> tuple[str, str]:
+    """An MNIST idx file (big-endian header, then uint8 data), gzipped as the mirrors serve it: (file name, md5)."""
+    import gzip
+    import hashlib
+
+    magic = 0x800 + array.ndim  # 0x801 labels, 0x803 images
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    data = gzip.compress(header + array.astype("uint8").tobytes())
+    (folder / f"{name}.gz").write_bytes(data)
+    return f"{name}.gz", hashlib.md5(data).hexdigest()
+
+
+@pytest.fixture
+def mnist_mirror(tmp_path, monkeypatch):
+    """A mirror on this machine (127.0.0.1) serving a tiny MNIST the test made; torchvision is pointed at it."""
+    import functools
+    import http.server
+    import threading
+
+    import numpy as np
+    import torchvision.datasets as tvd
+
+    served = tmp_path / "mirror"
+    served.mkdir()
+    rng = np.random.default_rng(0)
+    images = {s: rng.integers(0, 256, (n, 28, 28)) for s, n in (("train", 20), ("t10k", 10))}
+    labels = {s: np.arange(len(images[s])) % 10 for s in images}
+    resources = [_idx_gz(served, f"{s}-{kind}", a) for s in ("train", "t10k")
+                 for kind, a in (("images-idx3-ubyte", images[s]), ("labels-idx1-ubyte", labels[s]))]
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(tvd.MNIST, "mirrors", [f"http://127.0.0.1:{server.server_address[1]}/"])
+    monkeypatch.setattr(tvd.MNIST, "resources", resources)
+    yield images["t10k"], labels["t10k"]
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_download_code_fetches_a_missing_data_set(tmp_path, mnist_mirror):
+    """The real download path (cnndemo -> torchvision -> HTTP), fed by files this test serves on 127.0.0.1."""
+    images, labels = mnist_mirror
+    root = tmp_path / "data"
+    test = load_dataset("mnist", root=root, split="test")
+    assert torch.equal(test.images[:, 0], torch.as_tensor(images, dtype=torch.uint8))
+    assert test.labels.tolist() == labels.tolist()
+    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir() if not p.name.endswith(".gz")) == [
+        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"]

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from cnndemo.data import BatchSpec, ClassSet, to_input
 from cnndemo.models import has_weights
-from cnndemo.train import CLASS_SET_RECIPE, FeatureCache, Start, build_model, train
+from cnndemo.train import CLASS_SET_RECIPE, Done, FeatureCache, Start, build_model, train
 from cnndemo.train.features import model_fingerprint, picture_digests
 
 SPEC = BatchSpec((3, 16, 16), (0.5,) * 3, (0.5,) * 3)
@@ -122,3 +122,97 @@ def test_a_second_class_set_run_makes_no_forward_over_old_pictures(tmp_path):
     assert sum(seen) == 3 and cache.forwards == 13  # the three new pictures only
     start = next(m for m in second if isinstance(m, Start))
     assert start.n_train + start.n_test == 13 and start.mode == "probe"
+
+
+needs_lite0 = pytest.mark.skipif(not has_weights("efficientnet_lite0"),
+                                 reason="EfficientNet-Lite0 package weights not installed")
+
+
+@pytest.fixture(scope="module")
+def head_run(tmp_path_factory):
+    """A class-builder run (the last epoch kept, so the trained model is the checkpoint's) and its model."""
+    cfg = replace(CLASS_SET_RECIPE, image_size=64, epochs=5, keep="last", log_every=100,
+                  out=str(tmp_path_factory.mktemp("run") / "colours"))
+    model = build_model(cfg, 2)
+    done = list(train(cfg, grown_set(4).splits(), model=model))[-1]
+    assert isinstance(done, Done) and done.reason == "completed"
+    return done.checkpoint, model.eval()
+
+
+@needs_lite0
+def test_a_frozen_feature_run_is_stored_as_its_head_and_a_reference(head_run):
+    import json
+    from pathlib import Path
+
+    from cnndemo import checkpoints
+    path, model = head_run
+    state, meta = checkpoints.load(path)
+    assert sorted(state) == ["_fc.bias", "_fc.weight"] and Path(path).stat().st_size < 20_000  # not 13.7 MB
+    assert meta["frozen"]["weights"] == "package" and meta["frozen"]["heads"] == ["_fc"]
+    assert meta["frozen"]["digest"] == checkpoints.frozen_digest(model.state_dict(), ["_fc"])
+    assert json.loads(Path(path).with_suffix(".json").read_text())["frozen"] == meta["frozen"]
+
+
+@needs_lite0
+def test_a_head_run_loads_whole_with_one_call(head_run):
+    from cnndemo.models import get_model, load_checkpoint
+    path, model = head_run
+    loaded, meta = load_checkpoint(path)
+    want = model.state_dict()
+    assert set(loaded.state_dict()) == set(want)
+    assert all(torch.equal(t, want[k]) for k, t in loaded.state_dict().items())
+    x = to_input(torch.as_tensor(np.stack([tinted(7, 0), tinted(8, 2)])).permute(0, 3, 1, 2),
+                 BatchSpec((3, 64, 64), tuple(meta["mean"]), tuple(meta["std"])))
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+    again = get_model("efficientnet_lite0", weights=path, num_classes=2)  # the weights= route reads it too
+    assert torch.equal(again.state_dict()["_fc.weight"], want["_fc.weight"])
+
+
+@needs_lite0
+@pytest.mark.slow  # torch.onnx traces EfficientNet-Lite0: several seconds
+def test_a_head_run_exports_to_onnx_whole(head_run, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from cnndemo.export import export_checkpoint
+    ort = pytest.importorskip("onnxruntime")
+    path, model = head_run
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(Path(path).with_suffix(suffix), tmp_path / f"run{suffix}")
+    onnx_file = export_checkpoint(tmp_path / "run.safetensors")
+    assert onnx_file.stat().st_size > 10_000_000  # the frozen network's weights are inside
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = ort.InferenceSession(str(onnx_file)).run(["logits"], {"image": x.numpy()})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@needs_lite0
+def test_a_head_on_other_frozen_weights_is_refused(head_run, tmp_path):
+    import json
+    import shutil
+    from pathlib import Path
+
+    from cnndemo.errors import BadInputError
+    from cnndemo.models import load_checkpoint
+    path, _ = head_run
+    shutil.copy(path, tmp_path / "run.safetensors")
+    meta = json.loads(Path(path).with_suffix(".json").read_text())
+    meta["frozen"]["digest"] = "0" * 32  # e.g. a newer package with other ImageNet weights
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(BadInputError, match="trained on other efficientnet_lite0 weights"):
+        load_checkpoint(tmp_path / "run.safetensors")
+
+
+def test_frozen_digest_ignores_the_heads_and_the_storage_precision():
+    from cnndemo.checkpoints import frozen_digest
+    state = {"body.weight": torch.randn(4, 3), "body.n": torch.tensor(5), "head.weight": torch.randn(2, 4)}
+    digest = frozen_digest(state, ["head"])
+    assert frozen_digest({**state, "head.weight": torch.zeros(2, 4)}, ["head"]) == digest
+    assert frozen_digest({**state, "body.weight": state["body.weight"].half().float()}, ["head"]) != digest
+    half = {**state, "body.weight": state["body.weight"].half()}
+    assert frozen_digest(half, ["head"]) == frozen_digest({**half, "body.weight": half["body.weight"].float()},
+                                                          ["head"])
+    assert frozen_digest({**state, "body.n": torch.tensor(6)}, ["head"]) != digest

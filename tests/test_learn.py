@@ -1,6 +1,7 @@
 """cnndemo.learn against the real forward pass, independent hooks and published values."""
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np

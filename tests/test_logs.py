@@ -47,3 +47,9 @@ def test_epoch_line_keeps_metrics_and_drops_bulky_fields(caplog):
     (line,) = _lines(caplog, "cnndemo.training")
     assert line["event"] == "epoch" and line["run"] == "r1" and line["epoch"] == 2
     assert line["train_acc"] == 0.9123 and "confusion_matrix" not in line and "misclassified" not in line
+
+
+def test_a_long_reason_is_cut_to_one_short_line():
+    assert logs.short("a\nb  c") == "a b c"
+    cut = logs.short("word " * 100)
+    assert len(cut) == 160 and cut.endswith("...") and "\n" not in cut

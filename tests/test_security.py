@@ -67,7 +67,12 @@ def test_file_route_refuses_traversal(served, prefix, target):
     assert b"root:" not in body and APP_SOURCE_MARK not in body and b"[core]" not in body
 
 
-def test_file_route_refuses_server_side_urls(served):
+def test_file_route_refuses_server_side_urls(served, monkeypatch):
+    import safehttpx
+
+    async def no_answer(hostname: str) -> list[str]:
+        return []  # what an offline server gets: Gradio's check asks dns.google (over HTTPS) for a second opinion
+    monkeypatch.setattr(safehttpx, "async_resolve_hostname_google", no_answer)  # tests never reach the network
     status, body = raw_get(served.local_url, "/gradio_api/file=" + quote(served.local_url + "config", safe=""))
     assert 400 <= status < 500 or b'"components"' not in body
 

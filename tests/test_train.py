@@ -16,16 +16,16 @@ from cnndemo.data import BatchSpec, Batches, DataSettings, Splits, TensorData, l
 from cnndemo.errors import BadInputError
 from cnndemo.train import Done, Epoch, Start, Step, TrainConfig, command_line, evaluate, train
 from cnndemo.train.parts import loss_of
+from conftest import DATA_ROOT as SHARED
+from conftest import data_folder, needs_data
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_mnist = pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {SHARED}")
+needs_mnist = needs_data("mnist")
 
 
 @pytest.fixture(scope="module")
 def mnist_small() -> Splits:
     """2,000 training and 500 held-out MNIST digits (the first of each class)."""
-    if not (SHARED / "MNIST" / "raw").is_dir():
-        pytest.skip(f"no MNIST under {SHARED}")
+    data_folder("mnist")
     return load_splits("mnist", DataSettings(root=str(SHARED), limit_per_class=200, test_limit_per_class=50))
 
 

@@ -3,6 +3,7 @@ in, a streamed run out; then one confusion-matrix cell's test pictures with thei
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -22,12 +23,16 @@ def colour_run(client, tmp_path_factory):
                           api_name="/train_classes")
 
 
-def test_train_classes_streams_a_run_and_offers_the_model(colour_run):
+def test_train_classes_streams_a_run_and_offers_the_model(client, colour_run):
     progress, curves, confusion, wrong, files, explore, run, true, predicted = colour_run
     assert "completed" in progress and "Run **red or blue**" in progress, progress
     assert re.search(r"\*\*12 training\*\* and \*\*4 test\*\* pictures", progress)
     assert "95 % interval" in progress and curves and confusion
+    assert files is None  # nothing copied into Gradio's cache until someone asks for the files
+    files = client.predict(run["value"], api_name="/download_run")
     assert sorted(str(f).rsplit(".", 1)[-1] for f in files) == ["json", "safetensors"]
+    weights = next(Path(str(f)) for f in files if str(f).endswith(".safetensors"))
+    assert weights.stat().st_size < 20_000  # the trained head and a reference to the frozen network
     assert explore["value"].startswith("run: red or blue #") and run["value"] == explore["value"]
     assert [c[1] for c in true["choices"]] == ["red", "blue"]
 

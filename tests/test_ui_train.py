@@ -82,7 +82,10 @@ def test_a_class_set_built_in_the_tab_trains_and_retraining_reuses_the_features(
     assert "completed" in progress and "Test accuracy" in progress and "95 % interval" in progress, progress
     assert "**10 training** and **2 test** pictures" in progress and "Only 2 test pictures" in progress
     assert explore["value"].startswith("run: colours #") and runs["value"] == explore["value"]
-    assert app.ctx.zoo.state(explore["value"]).trained and len(files) == 2
+    assert app.ctx.zoo.state(explore["value"]).trained and files is None  # the files only when asked for
+    downloads = train_ui.download_run(app.ctx, runs["value"], request(key))
+    assert [Path(f).suffix for f in downloads] == [".safetensors", ".json"]
+    assert Path(downloads[0]).stat().st_size < 20_000  # a head on frozen EfficientNet-Lite0 features
     features = app.sessions.get(key).features
     assert features.forwards == 12  # every picture once
     classbuilder.class_add(ctx, "red", pictures(app.dir, 0, 2, 3), request(key))
@@ -187,6 +190,15 @@ def test_the_run_downloads_as_onnx_with_the_same_top1(app, shapes_run):
         want = model(x).argmax(1).numpy()
     got = ort.InferenceSession(files[2]).run(["logits"], {"image": x.numpy()})[0].argmax(1)
     assert np.array_equal(got, want)
+
+
+def test_exporting_a_run_this_session_does_not_have_says_so(app):
+    with pytest.raises(gr.Error) as refused:
+        train_ui.export_onnx(app.ctx, "run: someone else's #abc123", request("nobody"))
+    assert "ONNX export takes runs trained in this browser session" in refused.value.message
+    assert "mistakes" not in refused.value.message
+    with pytest.raises(gr.Error, match="downloads are offered for runs trained in this browser session"):
+        train_ui.download_run(app.ctx, "run: someone else's #abc123", request("nobody"))
 
 
 def test_the_tab_defaults_train_shapes_with_no_data_folder(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import torch.nn as nn
 
 from cnndemo import catalog, checkpoints
 from cnndemo.models import Readiness, WeightsSpec, download, get_model, list_models, model_info, register, registry
+from cnndemo.models import weights as weights_module
 from cnndemo.models.weights import SHIPPED
 from cnndemo.zoo import Zoo
 
@@ -153,5 +154,25 @@ def test_a_model_without_its_weights_has_no_accuracy(empty_hub, monkeypatch, tmp
     assert zoo.accuracy("resnet18") is None  # ... but these weights are not here yet
     zoo.load("resnet18")  # the download fails: random weights
     assert zoo.accuracy("resnet18") is None and "%" not in dict((n, lbl) for lbl, n in zoo.choices())["resnet18"]
-    monkeypatch.setattr("cnndemo.models.weights.SHIPPED_DIR", tmp_path)  # no shipped checkpoints at all
+    monkeypatch.setattr(weights_module, "SHIPPED_DIR", tmp_path)  # no shipped checkpoints at all
     assert Zoo().accuracy("resnet18_cifar") is None
+
+
+def test_a_missing_checkpoints_folder_is_an_error_not_random_weights(tmp_path, monkeypatch):
+    from cnndemo.errors import IncompleteInstallError
+    # e.g. a wheel built without cnndemo/_checkpoints
+    monkeypatch.setattr(weights_module, "SHIPPED_DIR", tmp_path / "absent")
+    with pytest.raises(IncompleteInstallError, match="absent"):
+        Zoo().load("resnet18_cifar")
+    with pytest.raises(IncompleteInstallError):
+        Zoo().choices()
+
+
+def test_the_shipped_folder_is_the_installed_packages_when_there(tmp_path, monkeypatch):
+    package = tmp_path / "site-packages" / "cnndemo"
+    (package / "models").mkdir(parents=True)
+    (package / "_checkpoints").mkdir()
+    monkeypatch.setattr(weights_module, "__file__", str(package / "models" / "weights.py"))
+    assert weights_module._shipped_dir() == package / "_checkpoints"
+    (package / "_checkpoints").rmdir()  # a checkout: checkpoints/ beside the package
+    assert weights_module._shipped_dir() == tmp_path / "site-packages" / "checkpoints"

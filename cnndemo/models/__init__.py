@@ -50,5 +50,8 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     classes = meta.get("classes") or info.classes
     if len(classes) != info.num_classes:
         resize_heads(model, info.head_layer, len(classes))
-    checkpoints.fit_state(model, state, f"checkpoint {Path(path).name} for {info.name}")
+    if meta.get("frozen"):  # its heads alone: the frozen network comes from the weights it names
+        weights_for(info, path).load(model)
+    else:
+        checkpoints.fit_state(model, state, f"checkpoint {Path(path).name} for {info.name}")
     return model.eval(), meta

@@ -21,14 +21,24 @@ import torch
 import torch.nn as nn
 
 from .. import catalog, checkpoints
-from ..errors import BadInputError, WeightsUnavailableError
+from ..errors import BadInputError, IncompleteInstallError, WeightsUnavailableError
 from . import download
 from .download import Progress
 
 if TYPE_CHECKING:
     from .registry import ModelInfo
 
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+def _shipped_dir() -> Path:
+    """The trained checkpoints cnndemo ships: an installed wheel's cnndemo/_checkpoints (setup.py maps the
+    repository's checkpoints/ there), else checkpoints/ beside the package (a checkout, a Space)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "_checkpoints"
+    return installed if installed.is_dir() else package.parent / "checkpoints"
+
+
+SHIPPED_DIR = _shipped_dir()
 StateDict = dict[str, torch.Tensor]
 
 
@@ -60,7 +70,11 @@ class RecordedMetrics:
 
 
 def shipped_path(name: str) -> Path:
-    """Where the repository keeps the trained checkpoint of a registered model."""
+    """Where cnndemo keeps the trained checkpoint of a registered model (a model may have none there yet); a
+    missing checkpoints folder is a broken installation and raises, rather than every model turning untrained."""
+    if not SHIPPED_DIR.is_dir():
+        raise IncompleteInstallError(f"cnndemo's trained checkpoints are missing: {SHIPPED_DIR} does not exist. "
+                                     "Reinstall cnndemo from its wheel or repository (which carry checkpoints/).")
     return SHIPPED_DIR / f"{name}.safetensors"
 
 
@@ -168,6 +182,36 @@ class CheckpointFile(WeightsSource):
 
 
 SHIPPED = CheckpointFile()
+
+
+@dataclass(frozen=True)
+class FrozenRun(WeightsSource):
+    """A frozen-feature run stored as its heads alone, plus a reference to the frozen network: base, the
+    registry's own weights of the architecture, checked against the hash the run recorded of them."""
+
+    file: Path
+    base: WeightsSpec
+
+    kind = WeightsKind.CHECKPOINT
+
+    def is_here(self, spec: WeightsSpec) -> bool:
+        return self.file.is_file() and self.base.is_here()
+
+    def status(self, spec: WeightsSpec) -> str:
+        return f"trained heads from {self.file.name} on {self.base.status()}"
+
+    def state_dict(self, spec: WeightsSpec, progress: Progress | None) -> StateDict:
+        own, meta = checkpoints.load(self.file)
+        frozen, heads = meta["frozen"], list(meta["frozen"]["heads"])
+        state = self.base.source.state_dict(self.base, progress)
+        state = self.base.state_hook(state) if self.base.state_hook else state
+        if checkpoints.frozen_digest(state, heads) != frozen["digest"]:
+            raise BadInputError(f"{self.file.name} was trained on other {spec.model} weights than the "
+                                f"{self.base.kind.value} weights here ({self.base.status()}); it cannot be loaded")
+        stray = [k for k in own if not checkpoints.in_layers(k, heads)]
+        if stray:
+            raise BadInputError(f"{self.file.name} holds tensors outside its heads: {', '.join(stray[:3])}")
+        return {**{k: v for k, v in state.items() if not checkpoints.in_layers(k, heads)}, **own}
 
 
 @dataclass(frozen=True)
@@ -353,8 +397,13 @@ def weights_for(info: ModelInfo, weights: str | Path) -> WeightsSpec:
         return info.weights
     if weights in SOURCES:
         raise WeightsUnavailableError(f"{info.name} has no {weights} weights ({info.weights.status()})")
+    path = checkpoint_path(weights)
+    frozen = checkpoints.read_meta(path).get("frozen")
+    if frozen:  # a frozen-feature run's heads on the registry's own weights (with their family quirks)
+        base = weights_for(info, frozen["weights"])
+        return replace(base, source=FrozenRun(checkpoints.checkpoint_paths(path)[0], base), state_hook=None)
     # a user's file: no family quirks, those belong to the weights the family declared
-    return replace(info.weights, source=CheckpointFile(checkpoint_path(weights)), state_hook=None, after_load=None)
+    return replace(info.weights, source=CheckpointFile(path), state_hook=None, after_load=None)
 
 
 def checkpoint_path(source: str | Path) -> Path:

@@ -87,7 +87,8 @@ def dataset_label(dataset: str) -> str:
 
 def save_checkpoint(model: nn.Module, config: TrainConfig, classes: tuple[str, ...], metrics: dict, *,
                     epoch: int, hardware: str, elapsed_s: float) -> str:
-    """Write the checkpoint atomically through cnndemo.checkpoints, with recipe and hardware."""
+    """Write the checkpoint atomically through cnndemo.checkpoints, with recipe and hardware; a frozen-feature run
+    on the registry's own weights is written as its heads plus a reference to those weights (see frozen_part)."""
     from ..checkpoints import save
     from ..models import model_info
 
@@ -98,4 +99,22 @@ def save_checkpoint(model: nn.Module, config: TrainConfig, classes: tuple[str, .
             "input_size": list(size), "dataset": dataset_label(config.dataset),
             "recipe": recipe(config), "command": command_line(config), "metrics": metrics,
             "hardware": hardware, "training_time_s": round(elapsed_s, 1)}
-    return str(save(model, config.out, meta))
+    state, frozen = frozen_part(config, model)
+    return str(save(state, config.out, {**meta, "frozen": frozen} if frozen else meta))
+
+
+def frozen_part(config: TrainConfig, model: nn.Module) -> tuple[dict, dict | None]:
+    """(tensors to write, reference): a probe on the registry's own weights keeps only its heads (the head and
+    any auxiliary heads, all new) and names the frozen weights with a hash of them, so that a class-builder run
+    on EfficientNet-Lite0 is a few kilobytes rather than 13.7 MB; any other run keeps every tensor."""
+    from ..checkpoints import frozen_digest, in_layers
+    from ..models import model_info
+    from ..models import WeightsKind
+
+    state, info = model.state_dict(), model_info(config.model)
+    kind = info.weights.kind
+    if config.mode != "probe" or kind is WeightsKind.NONE or config.weights not in ("default", kind.value):
+        return state, None
+    heads = [info.head_layer, *getattr(model, "aux_heads", ())]
+    reference = {"weights": kind.value, "heads": heads, "digest": frozen_digest(state, heads)}
+    return {k: v for k, v in state.items() if in_layers(k, heads)}, reference

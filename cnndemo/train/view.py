@@ -18,7 +18,7 @@ class TrainView:
         self.notes: list[str] = []  # sentences from before the run (pictures that were refused), kept throughout
         self.matrix: list[list[int]] | None = None  # drawn only when shown: a fast run has many epochs
         self.wrong: list[tuple[str, str]] = []
-        self.files: list[str] | None = None
+        self.files: list[str] | None = None  # None: the app hands a run's files out only when asked
 
     def update(self, m: Message) -> None:
         """Fold one trainer message into the view."""

@@ -40,8 +40,8 @@ def build(ctx: AppContext) -> None:
     """The Architecture tab; its picker follows Explore's model (ctx.inputs.model)."""
     with gr.Tab("Architecture"):
         model = model_picker(ctx.zoo, DEFAULT_MODEL, label="Model (follows the Explore tab)")
-        totals = gr.Markdown()
-        table = gr.Dataframe(interactive=False, max_height=420)
+        totals = gr.Markdown(label="Totals")
+        table = gr.Dataframe(label="Layers", show_label=False, interactive=False, max_height=420)
         gr.Markdown(formulas_text())
     explore_model = ctx.inputs.model
     # the choices come along: a run trained in the Train tab joins the pickers while the page is open

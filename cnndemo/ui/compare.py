@@ -194,13 +194,13 @@ def build(ctx: AppContext) -> None:
                     framed = gr.Checkbox(value=True, label="Crop the photo around the object for the 32x32 models")
                     zoom = gr.Slider(0.5, 3, value=1, step=0.05, label="Crop size (1: around the object)")
                 button = gr.Button("Compare", variant="primary")
-        note = gr.Markdown(elem_id="compare-note")
+        note = gr.Markdown(label="Note", elem_id="compare-note")
         gallery = gr.Gallery(label="Grad-CAM per architecture", columns=4, object_fit="contain",
                              height="100%",  # its rows' own height: "auto" would cap it and scroll
                              elem_id="compare-gallery")
         seen = gr.Gallery(label="What each model sees (its input in pixels, one block per pixel)", columns=8,
                           object_fit="contain", height="100%", elem_id="compare-seen")
-        table = gr.Dataframe(interactive=False)
+        table = gr.Dataframe(label="Architectures side by side", show_label=False, interactive=False)
     image = ctx.inputs.image
     image.change(lambda path: path, image, shown, api_visibility="private", queue=False)
     for box in (downloads, untrained):

@@ -20,12 +20,21 @@ def serving_device() -> str:
 
 
 def to_user_error(err: BaseException, timer: logs.RequestTimer, cache: ModelCache | None) -> gr.Error:
-    """The message a user sees for err; the log line records the outcome (and the trace for server faults)."""
+    """The message a user sees for err; the request's one log line records the outcome (and the trace for server
+    faults). Gradio itself prints no traceback for it: a refused request is one line in the log, not a page."""
+    error = _user_error(err, timer, cache)
+    error.print_exception = False
+    return error
+
+
+def _user_error(err: BaseException, timer: logs.RequestTimer, cache: ModelCache | None) -> gr.Error:
+    """to_user_error, before Gradio is told not to print it."""
     if isinstance(err, gr.Error):
         timer.outcome = "refused"
         return err
     if isinstance(err, (ValueError, ServerBusy)):  # BadInputError, bad layer / class names, a full server
         timer.outcome, timer.extra["reason"] = "refused", "busy" if isinstance(err, ServerBusy) else "bad_input"
+        timer.extra["detail"] = logs.short(str(err))
         return gr.Error(str(err))
     timer.outcome = "error"
     if isinstance(err, TimeLimitExceeded):

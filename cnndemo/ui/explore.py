@@ -205,7 +205,7 @@ def _model_column(ctx: AppContext) -> dict:
         note = gr.Markdown(elem_id="model-knows")
         run = gr.Button("Explain", variant="primary")
         label = gr.Label(num_top_classes=5, label="Predictions", show_heading=False, elem_id="predictions")
-        status = gr.Markdown()
+        status = gr.Markdown(label="Weights status")
     return {"model": model, "run": run, "label": label, "status": status, "note": note, "picked": gr.State("")}
 
 
@@ -214,11 +214,11 @@ def _heat_column() -> dict:
     with gr.Column(scale=5, min_width=320):
         slider = gr.ImageSlider(label="Where the model looked (drag: heatmap | picture)", type="filepath",
                                 slider_position=100, max_height=330, buttons=["fullscreen"], elem_id="heatmap")
-        colorbar_image = gr.Image(show_label=False, height=60, interactive=False, container=False,
+        colorbar_image = gr.Image(label="Colour bar", show_label=False, height=60, interactive=False, container=False,
                                   buttons=[])
-        caption = gr.Markdown(elem_id="heat-caption")
-        faith_plot = gr.Plot(show_label=False, elem_id="faithfulness-plot")
-        faith_caption = gr.Markdown(elem_id="faithfulness-caption")
+        caption = gr.Markdown(label="Heatmap caption", elem_id="heat-caption")
+        faith_plot = gr.Plot(label="Deletion and insertion curves", show_label=False, elem_id="faithfulness-plot")
+        faith_caption = gr.Markdown(label="Faithfulness", elem_id="faithfulness-caption")
     return {"slider": slider, "colorbar": colorbar_image, "caption": caption, "faith_plot": faith_plot,
             "faith_caption": faith_caption}
 
@@ -244,11 +244,12 @@ def _maps_row() -> dict:
         with gr.Column(scale=3):
             layer = gr.Dropdown(label="Feature-map layer", allow_custom_value=True)
             show_all = gr.Checkbox(label="Show all channels")
-            maps_info = gr.Markdown()
+            maps_info = gr.Markdown(label="Layer shape")
             stats = gr.Dataframe(label="Per-channel statistics", interactive=False, max_height=300)
             gr.Markdown(STATS_HELP)
         with gr.Column(scale=5):
-            maps = gr.Image(show_label=False, type="filepath", interactive=False, buttons=["fullscreen"])
+            maps = gr.Image(label="Feature maps", show_label=False, type="filepath", interactive=False,
+                            buttons=["fullscreen"])
     return {"layer": layer, "show_all": show_all, "maps": maps, "maps_info": maps_info, "stats": stats}
 
 

@@ -258,15 +258,15 @@ def _diagram_section() -> dict:
                                 allow_custom_value=True)
         with gr.Row():
             with gr.Column(scale=3):
-                svg = gr.HTML(elem_id="learn-diagram")
+                svg = gr.HTML(label="Diagram (SVG)", elem_id="learn-diagram")
             with gr.Column(scale=2):
-                block_md = gr.Markdown()
+                block_md = gr.Markdown(label="Block")
                 block_maps = gr.Gallery(label="Channel maps of each branch (first 4 channels)", columns=1,
                                         elem_id="learn-block-maps", object_fit="contain", height="auto",
                                         preview=False)
                 block_table = gr.Dataframe(label="Block numbers", interactive=False, visible=False)
         with gr.Accordion("Every block (the diagram as a table)", open=False):
-            blocks = gr.Dataframe(interactive=False)
+            blocks = gr.Dataframe(label="Every block", show_label=False, interactive=False)
         ideas = gr.Markdown()
         stacks = gr.Dataframe(label="Stacked 3x3 convolutions against one larger kernel (VGG's idea), "
                                     "for this model's channels", interactive=False)
@@ -283,10 +283,10 @@ def _conv_section() -> dict:
             channel, y, x = (gr.Slider(0, MAX_INDEX, value=0, step=1, label=label)
                              for label in ("Output channel", "Row y", "Column x"))
             work = gr.Button("Work it out", variant="primary", scale=1)
-        conv_md = gr.Markdown(elem_id="learn-conv-text")
+        conv_md = gr.Markdown(label="Worked convolution", elem_id="learn-conv-text")
         conv_plot = gr.Plot(label="Patch, kernel and products")
         with gr.Accordion("All the numbers (JSON)", open=False):
-            conv_json = gr.JSON()
+            conv_json = gr.JSON(label="All the numbers", show_label=False)
     return {"layer": layer, "channel": channel, "y": y, "x": x, "work": work, "conv_md": conv_md,
             "conv_plot": conv_plot, "conv_json": conv_json}
 
@@ -294,7 +294,7 @@ def _conv_section() -> dict:
 def _other_sections() -> dict:
     """3. Shape trace, 4. filters and softmax, 5. playground, 6. story."""
     with gr.Accordion("3. Shape trace and receptive field", open=False):
-        trace_table = gr.Dataframe(interactive=False)
+        trace_table = gr.Dataframe(label="Shape trace", show_label=False, interactive=False)
     with gr.Accordion("4. First-layer filters and softmax", open=False):
         filters_md = gr.Markdown()
         filters = gr.Image(label="Kernels and their feature maps", interactive=False, elem_id="learn-filters")

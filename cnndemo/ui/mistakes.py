@@ -108,7 +108,7 @@ def build() -> SimpleNamespace:
             predicted = gr.Dropdown([], label="Predicted class", scale=2, elem_id="mistakes-predicted",
                                     allow_custom_value=True)
             show = gr.Button("Show", scale=1)
-        caption = gr.Markdown(elem_id="mistakes-caption")
+        caption = gr.Markdown(label="Caption", elem_id="mistakes-caption")
         gr.HTML(TILES_CSS, padding=False)
         gallery = gr.Gallery(label="Test pictures of this cell, Grad-CAM of the predicted class", columns=8,
                              height=200, object_fit="contain", elem_id="mistakes-gallery")

@@ -68,13 +68,13 @@ class Sessions:
             session.runs.insert(0, record)
             del session.runs[self.max_runs:]
 
-    def run(self, model: str, key: str | None) -> RunRecord:
+    def run(self, model: str, key: str | None, use: str = "the mistakes view works on") -> RunRecord:
         """The run of that model name among this session's runs (another student's test pictures stay theirs);
-        BadInputError when the session has no such run."""
+        BadInputError when the session has no such run, its sentence saying what needed one (use)."""
         session = self.get(key)
         with session.lock:
             found = next((r for r in session.runs if r.model == model), None)
         if found is None:
-            raise BadInputError(f"{model!r} is not one of this session's runs; the mistakes view works on runs "
-                                "trained in this browser session (or by this API client): train one first")
+            raise BadInputError(f"{model!r} is not one of this session's runs; {use} runs trained in this browser "
+                                "session (or by this API client): train one first")
         return found

@@ -98,12 +98,12 @@ def log_training(message: Message, run: str, model: str, device: str | None) -> 
     return device
 
 
-def offer_run(ctx: AppContext, checkpoint: str, label: str, key: str | None = None) -> tuple[list[str], dict, str]:
-    """Register a finished run as a model of session key (fresh in the cache): its files, the Explore picker on
-    it, its name."""
+def offer_run(ctx: AppContext, checkpoint: str, label: str, key: str | None = None) -> tuple[dict, str]:
+    """Register a finished run as a model of session key (fresh in the cache): the Explore picker on it, and its
+    name. Its files reach Gradio's cache only when someone asks for them (/download_run, /export_onnx)."""
     name = ctx.zoo.add_run(checkpoint, label, owner=key)
     ctx.cache.drop(name)  # never serve an earlier model under this name
-    return checkpoint_files(checkpoint), gr.update(choices=model_choices(ctx.zoo, key), value=name), name
+    return gr.update(choices=model_choices(ctx.zoo, key), value=name), name
 
 
 def checkpoint_files(checkpoint: str) -> list[str]:
@@ -137,7 +137,7 @@ class Streamer:
 
     def _finish(self, checkpoint: str) -> None:
         """Offer the model in Explore, keep the run for this session, point the mistakes view at it."""
-        self.view.files, explore, name = offer_run(self.ctx, checkpoint, run_label(self.config), self.key)
+        explore, name = offer_run(self.ctx, checkpoint, run_label(self.config), self.key)
         record = RunRecord(name, checkpoint, self.data.test, name.removeprefix("run: "))
         self.sessions.add_run(self.key, record)
         self.extra = (explore, *mistakes.picker_updates(self.sessions, self.key, record, self.matrix))
@@ -206,12 +206,21 @@ def train_classes(ctx: AppContext, class_names: str, pictures_1=None, pictures_2
     yield from class_set_run(ctx, request, class_set.splits(), (mode, epochs, lr, run_name), refused)
 
 
+@guarded("download_run", model_arg=1, timed=False)
+def download_run(ctx: AppContext, model: str, request: gr.Request):
+    """safetensors + JSON of one of this session's runs (a frozen-feature run: its head and a reference), handed
+    to the browser only now that it asks."""
+    if not model:
+        return gr.skip()
+    return checkpoint_files(ctx.sessions.run(model, request.session_hash, "downloads are offered for").checkpoint)
+
+
 @guarded("export_onnx", model_arg=1, timed=False)
 def export_onnx(ctx: AppContext, model: str, request: gr.Request):
     """safetensors + JSON + ONNX of one of this session's runs (torch.onnx traces it: some seconds)."""
     if not model:
         return gr.skip()
-    checkpoint = ctx.sessions.run(model, request.session_hash).checkpoint
+    checkpoint = ctx.sessions.run(model, request.session_hash, "ONNX export takes").checkpoint
     return [*checkpoint_files(checkpoint), str(export_checkpoint(checkpoint))]
 
 
@@ -259,16 +268,17 @@ def _results() -> dict:
     with gr.Row(equal_height=True):
         run_name = gr.Textbox("", label="Name this run (optional)", max_length=60, scale=4, elem_id="run-name")
         cancel = gr.Button("Cancel", scale=1)
-    progress = gr.Markdown(elem_id="train-progress")
+    progress = gr.Markdown(label="Progress", elem_id="train-progress")
     curves = gr.Plot(label="Loss and accuracy (train and test)")
     with gr.Row():
         confusion = gr.Plot(label="Confusion matrix (test)")
         wrong = gr.Gallery(label="Misclassified test images", columns=6, height=260)
     with gr.Row(equal_height=True):
         files = gr.File(label="Download the model (safetensors + JSON)", file_count="multiple", scale=4)
+        download = gr.Button("Download", scale=1)
         onnx = gr.Button("Also as ONNX", scale=1)
     return {"run_name": run_name, "cancel": cancel, "progress": progress, "curves": curves, "confusion": confusion,
-            "wrong": wrong, "files": files, "onnx": onnx}
+            "wrong": wrong, "files": files, "download": download, "onnx": onnx}
 
 
 def build(ctx: AppContext) -> None:
@@ -299,6 +309,7 @@ def _wire(ctx: AppContext, builder, ui, found) -> None:
                   builder.api_run_name]
     builder.api_train.click(ctx.bind(train_classes), api_inputs, outputs, api_name="train_classes", **one)
     ui.cancel.click(ctx.bind(cancel), None, ui.progress, api_name="cancel", queue=False)
+    ui.download.click(ctx.bind(download_run), found.run, ui.files, api_name="download_run", **ctx.shared)
     ui.onnx.click(ctx.bind(export_onnx), found.run, ui.files, api_name="export_onnx", **ctx.shared)
     ui.mode.change(lambda m: DEFAULT_LR[m], ui.mode, ui.lr, api_visibility="private", queue=False)
     ui.archive.change(data_used, ui.archive, ui.data, api_visibility="private", queue=False)

@@ -121,9 +121,9 @@ def _ranking() -> dict:
     with gr.Row(equal_height=False):
         include_slower = gr.Checkbox(label=SLOWER.format(slow), scale=5)
         score = gr.Button("Score every method", scale=1)
-    note = gr.Markdown(elem_id="trust-rank-note")
-    table = gr.Dataframe(interactive=False, wrap=True, elem_id="trust-ranking", column_widths=RANK_WIDTHS,
-                         max_height=900)  # every quick method without scrolling
+    note = gr.Markdown(label="Ranking note", elem_id="trust-rank-note")
+    table = gr.Dataframe(label="Methods ranked", show_label=False, interactive=False, wrap=True,
+                         elem_id="trust-ranking", column_widths=RANK_WIDTHS, max_height=900)  # every quick method without scrolling
     return {"include_slower": include_slower, "score": score, "rank_note": note, "table": table}
 
 
@@ -136,9 +136,9 @@ def _sanity() -> dict:
     with gr.Row(equal_height=False):
         method = gr.Dropdown(method_choices(), value="gradcam", label="Method to check", scale=3)
         check = gr.Button("Randomise the layers, output first", scale=1)
-    picture = gr.Image(show_label=False, interactive=False, type="filepath", buttons=["fullscreen"],
-                       elem_id="trust-sanity")
-    verdict = gr.Markdown(elem_id="trust-verdict")
+    picture = gr.Image(label="Maps as the layers turn random", show_label=False, interactive=False,
+                       type="filepath", buttons=["fullscreen"], elem_id="trust-sanity")
+    verdict = gr.Markdown(label="Verdict", elem_id="trust-verdict")
     return {"method": method, "check": check, "strip": picture, "verdict": verdict}
 
 
