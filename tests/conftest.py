@@ -64,7 +64,8 @@ def mnist_root() -> Path:
     return SHARED_DATA
 
 
-SHARED_MARKERS = {"cifar10": "cifar10-jpeg.tar.gz", "mnist": "MNIST"}  # what must be in ../shared/data for each
+SHARED_MARKERS = {"cifar10": "cifar10-jpeg.tar.gz", "mnist": "MNIST",  # what must be in ../shared/data for each
+                  "fashion_mnist": "FashionMNIST"}
 
 
 def shared_test_pictures(dataset: str, per_class: int) -> list:
