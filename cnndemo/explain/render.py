@@ -65,7 +65,7 @@ def _strip(cmap: str, height: int, width: int) -> np.ndarray:
     return strip
 
 
-def colorbar_figure(cmap: str = "jet", label: str = "attribution (0 = none, 1 = strongest)") -> Figure:
+def colorbar_figure(cmap: str = "jet", label: str = "attribution (0 = none, 1 = the map's top value)") -> Figure:
     """A small matplotlib figure holding only a labelled colour bar (no pyplot state involved)."""
     fig = Figure(figsize=(4.0, 0.7), layout="constrained")
     ax = fig.add_subplot()

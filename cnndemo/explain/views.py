@@ -1,11 +1,13 @@
 """What the explainer hands to a UI: frozen values of numpy images, numbers and text (no gradio)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from .methods import get_method
 from .render import colorbar_figure, colorbar_strip, overlay
 
 
@@ -75,7 +77,23 @@ class AttributionView:
 
     def colorbar_figure(self) -> Figure:
         """A labelled matplotlib colour bar for this view's colour map."""
-        return colorbar_figure(self.colormap)
+        return colorbar_figure(self.colormap, f"attribution (0 = none, 1 = {self.top_meaning()})")
+
+    def top_meaning(self) -> str:
+        """What the top of the colour bar (heatmap value 1) stands for, short enough for the bar's label: the map's
+        strongest value, or for a method folded by magnitude its 99th percentile (its brightest 1 % of pixels are
+        drawn in the top colour, or a few extreme pixels would leave the rest dark)."""
+        whose = "the top-1 class's map" if self.shared_scale else "this map"
+        which = "the 99th percentile" if get_method(self.method).reduce == "abs" else "the strongest value"
+        return f"{which} of {whose}"
+
+    def top_text(self) -> str:
+        """The colour bar's top value and what it stands for, for a caption."""
+        if not math.isfinite(self.scale):
+            return f"colours relative: the top is {self.top_meaning()}"
+        clipped = get_method(self.method).reduce == "abs"
+        brightest = " (the brightest 1 % of pixels drawn in the top colour)" if clipped else ""
+        return f"colour bar from 0 to {self.scale:.3g}, the top being {self.top_meaning()}{brightest}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,7 +19,7 @@ from cnndemo.examples import example_files
 from cnndemo.explain import ExplainSettings, get_method, method_choices
 from cnndemo.explain.picture import colorbar, model_view, photo_for
 from cnndemo.explain.render import tensor_display
-from cnndemo.explain.trustviews import curves_figure
+from cnndemo.explain.trustviews import curves_figure, curves_title
 from cnndemo.images import open_image
 from cnndemo.models import layer_names
 from cnndemo.outputs import image_file
@@ -108,7 +108,7 @@ def caption_of(view, name: str, trained: bool) -> str:
     if not trained:
         return (f"{method.label} of **untrained** {name}{layer}: random weights, so this map explains nothing "
                 "(the model knows no class yet).")
-    scale = ("same scale as the top-1 class" if view.shared_scale else "scaled to its own strongest value")
+    scale = view.top_text()  # what the colour bar's top value is
     return f"{method.label} for **{view.target_name}** (p = {view.probability:.3f}){layer}; {scale}."
 
 
@@ -122,7 +122,7 @@ def attributor(ctx: AppContext):
                                    noise_tunnel=smooth, ig_steps=16, nt_samples=4)
         view = ctx.cache.get(name).attribute(need_image(image), settings, same_scale=bool(same_scale))
         photo = photo_for(open_image(image), ctx.zoo.info(name).weights)
-        unit = f"{method_label(view.method)} value" + (" (top-1 class sets the top)" if view.shared_scale else "")
+        unit = f"{method_label(view.method)} value; top = {view.top_meaning()}"
         return ((image_file(photo.heat(view.heatmap, opacity, view.colormap)), image_file(photo.outside_dimmed())),
                 image_file(colorbar(view.colormap, view.scale, unit)),
                 caption_of(view, name, ctx.zoo.state(name).trained))
@@ -145,7 +145,8 @@ def scorer(ctx: AppContext):
         view, result = ctx.cache.get(name).faithfulness(need_image(image), settings)
         label = method_label(view.method)
         caveat = "" if ctx.zoo.state(name).trained else "  \nUntrained model: these scores say little."
-        return curves_figure(result, f"{label}, {view.target_name}"), f"**How faithful** ({label}): " + \
+        title = curves_title(label, view.target_name, ctx.zoo.state(name).trained)
+        return curves_figure(result, title), f"**How faithful** ({label}): " + \
             result.caption() + caveat
     return faithfulness
 

@@ -12,7 +12,7 @@ from cnndemo.explain import ExplainSettings, get_method, method_choices, methods
 from cnndemo.explain.faithfulness import READING
 from cnndemo.explain.picture import photo_for
 from cnndemo.explain.sanity import WHY_CONVINCING
-from cnndemo.explain.trustviews import RANK_COLUMNS, RANK_WIDTHS, rank_row, strip
+from cnndemo.explain.trustviews import RANK_COLUMNS, RANK_WIDTHS, chance_text, columns_text, rank_row, strip
 from cnndemo.images import open_image
 from cnndemo.outputs import image_file
 
@@ -78,7 +78,8 @@ def ranker(ctx: AppContext):
         first = rows[0][1]
         note = (f"{len(rows)} methods scored for **{explainer.class_name(first.target)}** in {name} "
                 f"({sum(s for *_, s in rows):.1f} s in all; maps already made for this picture are reused). "
-                f"Sorted by insertion area minus deletion area. {READING}")
+                f"Sorted by insertion area minus deletion area. {READING} "
+                + chance_text(explainer.chance(image, _settings("gradcam", str(first.target)))))
         return pd.DataFrame(table, columns=RANK_COLUMNS), note + ("" if ctx.zoo.state(name).trained else UNTRAINED)
     return rank_methods
 
@@ -140,6 +141,7 @@ def _ranking() -> dict:
     note = gr.Markdown(elem_id="trust-rank-note")
     table = gr.Dataframe(interactive=False, wrap=True, elem_id="trust-ranking", column_widths=RANK_WIDTHS,
                          max_height=900)  # every quick method without scrolling
+    gr.Markdown(columns_text(), elem_id="trust-rank-columns")
     return {"include_slower": include_slower, "score": score, "rank_note": note, "table": table}
 
 
