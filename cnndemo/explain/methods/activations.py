@@ -115,7 +115,9 @@ def ruled_twin(model: nn.Module) -> fx.GraphModule:
     """The twin of model (in its current mode) described above; UntraceableError when torch.fx cannot trace it."""
     try:
         twin = fx.GraphModule(model, Tracer().trace(model), class_name=type(model).__name__ + "Twin")
-    except Exception as err:  # fx raises TraceError, TypeError, RuntimeError ... for forwards it cannot follow
+    except (fx.proxy.TraceError, TypeError) as err:  # a branch on a value, or a Proxy in arithmetic (int(x.sum()))
+        if isinstance(err, TypeError) and "Proxy" not in str(err):
+            raise  # the forward's own error, as a plain call would raise it
         raise UntraceableError(f"{type(err).__name__}: {err}") from None
     calls: dict[str, int] = {}
     for number, node in enumerate(list(twin.graph.nodes)):
