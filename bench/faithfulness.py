@@ -14,7 +14,11 @@ for its true class), the ranking's score (insertion area minus deletion area) of
 random map on the same pictures: the means, their difference (the margin), on how many pictures the method wins,
 and the average drop beside the share of the picture each map keeps (the mean of its values).
 
-Run: python bench/faithfulness.py [--repeats 7] [--slower] [--part speed|margin|all]
+Twin: what the rule-based methods pay for seeing every activation (methods/activations.py): medians of building
+the ruled twin (a torch.fx trace), Guided Backprop and DeepLift (each builds one), and Saliency (a plain backward)
+on four models, with the twin's share of each.
+
+Run: python bench/faithfulness.py [--repeats 7] [--slower] [--part speed|margin|twin|all]
 """
 from __future__ import annotations
 
@@ -124,12 +128,36 @@ def margin() -> None:
               f"{mean['average_drop']:9.0%} {keeps:10.0%}")
 
 
+def twin_cost(repeats: int) -> None:
+    """Median seconds of the ruled twin, Guided Backprop, DeepLift and Saliency on four models, side by side."""
+    from cnndemo.explain.guard import ModelGuard
+    from cnndemo.explain.methods.activations import ruled_twin
+
+    print(f"\n{'model':20s} {'twin':>8s} {'guided bp':>10s} {'deeplift':>10s} {'saliency':>10s}  twin share of gb / dl")
+    for name in ("lenet5", "resnet18", "densenet121_cifar", "efficientnet_lite0"):
+        torch.manual_seed(0)
+        explainer = Explainer(get_model(name), model_info(name))
+        x = torch.randn(1, *model_info(name).input_size)
+        calls = {"twin": lambda: _traced(explainer.model, ModelGuard, ruled_twin)}
+        calls.update({m: (lambda m=m: explainer.method(m)(x, 0)) for m in ("guided_backprop", "deeplift", "saliency")})
+        med = {k: statistics.median([timed(f) for _ in range(repeats + 1)][1:]) for k, f in calls.items()}
+        print(f"{name:20s} {med['twin'] * 1e3:6.0f}ms {med['guided_backprop'] * 1e3:8.0f}ms "
+              f"{med['deeplift'] * 1e3:8.0f}ms {med['saliency'] * 1e3:8.0f}ms  "
+              f"{med['twin'] / med['guided_backprop']:.0%} / {med['twin'] / med['deeplift']:.0%}")
+
+
+def _traced(model: torch.nn.Module, guard, trace) -> None:
+    """Build the ruled twin the way a method does: inside the model's guard."""
+    with guard(model):
+        trace(model)
+
+
 def main() -> None:
     """Run the parts asked for: speed (ResNet-18 built once) and the margin over a random map."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--slower", action="store_true", help="also rank with the slower methods")
-    parser.add_argument("--part", choices=("speed", "margin", "all"), default="all")
+    parser.add_argument("--part", choices=("speed", "margin", "twin", "all"), default="all")
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.part in ("speed", "all"):
@@ -138,6 +166,8 @@ def main() -> None:
         once(explainer, args.slower)
     if args.part in ("margin", "all"):
         margin()
+    if args.part in ("twin", "all"):
+        twin_cost(args.repeats)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """The ruled twin (cnndemo/explain/methods/activations.py) on every registry model, random weights (the properties
-hold for any weights, so no model needs its trained ones): the twin computes what the model computes; Guided
-Backprop equals an independent reference (every relu / relu6 call made guided through a TorchFunctionMode: no
-hooks, no twin) and differs from the plain gradient; DeepLift's attributions add up to the change of the class
-score from the baseline (its summation-to-delta property), in float64; the model is left as it was found. A model
-with an activation no rule covers, or a forward torch.fx cannot trace, is refused in a sentence."""
+hold for any weights, so no model needs its trained ones; see randomised()): the twin computes what the model
+computes; Guided Backprop equals an independent reference (every relu / relu6 call made guided through a
+TorchFunctionMode: no hooks, no twin) and differs from the plain gradient; DeepLift's attributions add up to the
+change of the class score from the baseline (its summation-to-delta property), in float64; the model is left as
+it was found. A model with an activation no rule covers, or a forward torch.fx cannot trace, is refused in a
+sentence."""
 from __future__ import annotations
 
 import math
@@ -84,7 +85,7 @@ HEAVY = [n for n in list_models() if model_info(n).input_size[1] > SMALL_SIDE or
                                   for n in list_models()])
 def test_rules_see_every_activation_of_every_registry_model(name):
     torch.manual_seed(0)
-    model, info = with_offsets(get_model(name).double()).train(), model_info(name)  # the guard restores train mode
+    model, info = randomised(get_model(name).double()).train(), model_info(name)  # the guard restores train mode
     x, before = small_input(info), state(model)
     with ModelGuard(model), torch.no_grad():
         twin = ruled_twin(model)
@@ -104,13 +105,19 @@ def test_rules_see_every_activation_of_every_registry_model(name):
     assert state(model) == before and before[0][0] is True
 
 
-def with_offsets(model: nn.Module) -> nn.Module:
-    """model with small random biases and batch-norm statistics: fresh layers start at zero offsets, and a ReLU net
-    without offsets is positively homogeneous, where even the plain gradient times the input adds up to the score
-    change (Euler), so DeepLift's sum would not show whether its rules fired."""
+def randomised(model: nn.Module) -> nn.Module:
+    """model with He-initialised weights and small random biases and batch-norm statistics. He's scale keeps the
+    activations near 1 (GoogLeNet's own init, std 0.01, shrinks its scores to 1e-13, below the 1e-10 under which
+    DeepLift's rules fall back to the gradient); fresh layers start at zero offsets, and a ReLU net without
+    offsets is positively homogeneous, where even the plain gradient times the input adds up to the score change
+    (Euler), so DeepLift's sum would not show whether its rules fired."""
     generator = torch.Generator().manual_seed(7)
     with torch.no_grad():
         for module in model.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                fan_in = module.weight[0].numel()
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator, dtype=module.weight.dtype)
+                                    * math.sqrt(2 / fan_in))
             for name in ("bias", "running_mean"):
                 offset = getattr(module, name, None)
                 if isinstance(offset, torch.Tensor):
