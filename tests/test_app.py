@@ -148,7 +148,7 @@ def test_an_untrained_heatmap_names_no_probability(client, cat):
 def test_same_scale_caption_and_colour_bar(client, cat):
     _, bar, caption = client.predict(cat, "resnet18_cifar", "gradcam", "", "dog", 0.5, False, True,
                                      api_name="/attribute")
-    assert "**dog**" in caption and "the strongest value of the top-1 class's map" in caption
+    assert "**dog**" in caption and "same scale as the top-1 class" in caption
     assert _size(bar)[0] > _size(bar)[1] and _suffix(bar) == ".png"  # a horizontal bar with its numbers: lossless
 
 

@@ -87,7 +87,8 @@ class AttributionView:
             return f"colours relative: the top is {self.top_meaning()}"
         clipped = get_method(self.method).reduce == "abs"
         brightest = " (the brightest 1 % of pixels drawn in the top colour)" if clipped else ""
-        return f"colour bar from 0 to {self.scale:.3g}, the top being {self.top_meaning()}{brightest}"
+        shared = "same scale as the top-1 class, so classes compare: " if self.shared_scale else ""
+        return f"{shared}colour bar from 0 to {self.scale:.3g}, the top being {self.top_meaning()}{brightest}"
 
 
 @dataclass(frozen=True, eq=False)
