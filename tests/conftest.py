@@ -80,3 +80,17 @@ def shared_test_pictures(dataset: str, per_class: int) -> list:
     grey = test.images.shape[1] == 1
     return [(Image.fromarray(im[0].numpy() if grey else im.permute(1, 2, 0).numpy()), int(c))
             for im, c in zip(test.images, test.labels)]
+
+
+@pytest.fixture(scope="session")
+def trained():
+    """trained(name) -> (model, info): a registry model with its shipped weights, a fresh copy on every call."""
+    from cnndemo.zoo import Zoo
+
+    zoo = Zoo()
+
+    def load(name: str):
+        model, info = zoo.load(name)
+        assert zoo.state(name).trained, f"{name} has no trained weights here: {zoo.state(name).status}"
+        return model, info
+    return load
