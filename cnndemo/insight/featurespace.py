@@ -206,12 +206,31 @@ def feature_space_figure(space: FeatureSpace, placement: Placement | None = None
     ax = left.subplots()
     _draw_map(ax, space, thumbs)
     if placement is not None:
-        ax.add_artist(AnnotationBbox(OffsetImage(placement.picture, zoom=48 / placement.picture.shape[0]),
-                                     placement.xy, frameon=True, bboxprops=dict(edgecolor="red", lw=3)))
+        _mark(ax, placement)
         _draw_neighbours(right, space, placement)
     fig.suptitle(f"{space.model}: {space.dataset}, mapped by t-SNE from the {space.features.shape[1]:,} numbers "
                  f"its layer {space.head!r} reads", fontsize=12)
     return fig
+
+
+def map_figure(space: FeatureSpace, placement: Placement | None = None, thumbs: int = 40,
+               size: tuple[float, float] = (8.0, 6.4)) -> Figure:
+    """The map alone, in class colours with some thumbnails, the student's picture framed in red on it (for a page
+    that shows the neighbours beside it at its own size)."""
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.subplots()
+    _draw_map(ax, space, thumbs)
+    if placement is not None:
+        _mark(ax, placement)
+    fig.suptitle(f"{space.model}: {space.dataset}, mapped by t-SNE from the {space.features.shape[1]:,} numbers "
+                 f"its layer {space.head!r} reads", fontsize=11, wrap=True)
+    return fig
+
+
+def _mark(ax, placement: Placement) -> None:
+    """The student's picture on the map, framed in red."""
+    ax.add_artist(AnnotationBbox(OffsetImage(placement.picture, zoom=48 / placement.picture.shape[0]),
+                                 placement.xy, frameon=True, bboxprops=dict(edgecolor="red", lw=3)))
 
 
 def _colours(n: int) -> np.ndarray:
