@@ -143,3 +143,13 @@ def test_cifar10_comes_from_the_jpeg_archive(tmp_path):
     train = load_dataset("cifar10", split="train", settings=settings)
     assert tuple(train.images.shape) == (20, 3, 32, 32) and train.classes[0] == "airplane"
     assert train.name == "cifar10"
+
+
+def test_is_local_says_which_built_in_sets_need_no_download(tmp_path):
+    assert builtin.is_local("shapes", tmp_path) and not builtin.is_local("mnist", tmp_path)
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    assert not builtin.is_local("mnist", tmp_path)  # an empty folder is not the data set
+    (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").write_bytes(b"")
+    assert builtin.is_local("mnist", tmp_path) and not builtin.is_local("cifar10", tmp_path)
+    (tmp_path / builtin.CIFAR_ARCHIVE).write_bytes(b"")
+    assert builtin.is_local("cifar10", tmp_path) and not builtin.is_local("imagenet", tmp_path)

@@ -19,3 +19,11 @@ def test_other_files_keep_their_suffix(tmp_path, monkeypatch):
     monkeypatch.setattr(outputs, "OUTPUTS", tmp_path)
     svg = outputs.bytes_file(b"<svg/>", ".svg")
     assert svg.endswith(".svg") and Path(svg).read_bytes() == b"<svg/>"
+
+
+def test_a_download_keeps_a_readable_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "OUTPUTS", tmp_path)
+    path = Path(outputs.named_file(b"png bytes", "adversarial-T-shirt/top-2of255.png"))
+    assert path.parent == tmp_path and path.read_bytes() == b"png bytes"
+    assert path.name.startswith("adversarial-T-shirt-top-2of255-") and path.suffix == ".png"
+    assert outputs.named_file(b"other bytes", "adversarial-T-shirt/top-2of255.png") != str(path)

@@ -222,8 +222,8 @@ def map_figure(space: FeatureSpace, placement: Placement | None = None, thumbs: 
     _draw_map(ax, space, thumbs)
     if placement is not None:
         _mark(ax, placement)
-    fig.suptitle(f"{space.model}: {space.dataset}, mapped by t-SNE from the {space.features.shape[1]:,} numbers "
-                 f"its layer {space.head!r} reads", fontsize=11, wrap=True)
+    fig.suptitle(f"{space.model}: the t-SNE map of the {space.features.shape[1]:,} numbers its layer {space.head!r} "
+                 "reads", fontsize=10)
     return fig
 
 

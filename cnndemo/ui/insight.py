@@ -33,7 +33,7 @@ from cnndemo.insight.display import enlarged, example_tile
 from cnndemo.insight.visualize import (DEFAULT_STEPS, MAX_STEPS, MAX_UNITS, MIN_STEPS, Objective, Visualization,
                                        VisualizeSettings, VizCancelled, VizDone, VizProgress, visualize)
 from cnndemo.models.spec import Readiness
-from cnndemo.outputs import bytes_file, image_file
+from cnndemo.outputs import image_file, named_file
 
 from .common import DEFAULT_MODEL, decoded, heat_files, knows_sentence, loading_progress
 from .context import AppContext, guarded
@@ -46,6 +46,7 @@ MY_CLASSES = "my classes"  # the data-set choice that means this session's class
 SHOWN_SIDE = 256  # synthesised and attacked pictures are enlarged (whole factor) to at least this many pixels
 EXAMPLES = ex.ExampleSettings(k=8)  # the dataset examples' pass: 8 per channel (two rows of four) over <= 2,000
 SPACE = fs.SpaceSettings(k=6)  # the map: 2,000 pictures; 6 neighbours each side, so every one is shown large
+MAP_INCHES = (5.6, 4.8)  # the map drawn at the size it is shown (5/11 of 1280 px), so its words are legible
 VIZ_OUTPUTS = 4  # status, gallery, caption, the finished visualisation (kept for the Microscope view)
 INTRO = ("## What has the network learnt?\nFour views of a trained network from the inside. The image is the "
          "Explore tab's; the model follows Explore's when that one is trained. Only trained models are offered: "
@@ -53,8 +54,8 @@ INTRO = ("## What has the network learnt?\nFour views of a trained network from 
 PLAIN = {  # each view in one sentence a 16-year-old can follow
     "visualize": "The computer paints, step by step, the picture that makes each channel fire as strongly as it "
                  "can: that is what the channel looks for.",
-    "examples": "Real pictures that make one channel fire most, and the part of each that the channel actually "
-                "looks at (red box, enlarged on the right).",
+    "examples": "Real pictures that make one channel fire most. The channel only sees the part inside the red box "
+                "(the rest is dimmed); in late layers that part is the whole picture.",
     "space": "Every picture becomes a dot, placed by what the network makes of it: pictures it finds alike sit "
              "together. Your picture is the one in the red frame.",
     "fool": "Change every pixel by an amount too small to notice, chosen so that the network changes its answer.",
@@ -270,8 +271,9 @@ def dead_note(viz: Visualization) -> str:
     dead = [viz.labels[i] for i in range(len(viz.units)) if viz.own(i) == 0]
     if not dead or viz.objective is not Objective.CHANNEL:
         return ""
-    return (f"  \n{', '.join(dead)} stayed at exactly 0: switched off (by a ReLU) everywhere on every picture "
-            "tried, so no gradient reached its picture, which stays grey: 'dead' from this start.")
+    return (f"  \n{', '.join(dead)} stayed at exactly 0 on its own picture: on the grey start it was switched off "
+            "everywhere (by a ReLU), so no gradient reached the picture and it stayed grey. The number after the / "
+            "says whether another picture here wakes it.")
 
 
 def tile_caption(viz: Visualization, i: int) -> str:
@@ -380,7 +382,7 @@ def feature_space(ctx: AppContext, image, name: str, dataset: str = "shapes", ar
     with explainer.lock:  # hooks on the shared model: no explain call at the same time
         space = fs.feature_space(explainer.model, explainer.info, source, SPACE)
         placed = fs.place(space, explainer.model, explainer.info, picture, SPACE)
-    return (fs.map_figure(space, placed), neighbour_tiles(placed.by_features), neighbour_tiles(placed.by_pixels),
+    return (fs.map_figure(space, placed, thumbs=24, size=MAP_INCHES), neighbour_tiles(placed.by_features), neighbour_tiles(placed.by_pixels),
             space_caption(space, placed))
 
 
@@ -432,7 +434,7 @@ def fool(ctx: AppContext, image, name: str, method: str = "fgsm", epsilon: float
     before = heat_files(ctx, Image.fromarray(result.original), name, [result.cam_before])[0]
     after = heat_files(ctx, Image.fromarray(result.adversarial), name, [result.cam_after])[0]
     return (*shown, dict(result.before), dict(result.after), before, after, fool_caption(result, explainer),
-            bytes_file(result.png, ".png"))
+            named_file(result.png, f"adversarial-{result.after[0][0]}-{result.levels}of255.png"))
 
 
 def target_choices(classes) -> list[tuple[str, str]]:
@@ -485,7 +487,8 @@ def _visualize() -> dict:
                                  value="channel", label="Visualise")
             channels = gr.Textbox("0-7", label=f"Which (e.g. 0-7 or 3, 17, 42; at most {MAX_UNITS})",
                                   elem_id="insight-channels")
-            steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=8, label="Steps (more: sharper, slower)")
+            steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=8, label="Steps (more: sharper, slower)",
+                              elem_id="insight-steps")
             with gr.Row():
                 run = gr.Button("Visualise", variant="primary", elem_id="insight-visualize")
                 stop = gr.Button("Stop")
@@ -521,7 +524,7 @@ def _space() -> dict:
     """View 3: the map, and the neighbours in both spaces beside it."""
     with gr.Row(equal_height=False):
         gr.Markdown(f"### 3. The feature space\n{PLAIN['space']}", elem_id="insight-space-section")
-        run = gr.Button("Map the pictures and place mine", variant="primary", scale=0, min_width=300,
+        run = gr.Button("Map the pictures and place mine", variant="primary", scale=0, min_width=380,
                         elem_id="insight-map")
     with gr.Row(equal_height=False):
         plot = gr.Plot(show_label=False, scale=5, elem_id="insight-map-plot")
@@ -547,7 +550,7 @@ def _fool() -> dict:
     with gr.Row(equal_height=True):
         caption = gr.Markdown(elem_id="insight-fool-caption")
         download = gr.File(label="The adversarial picture (PNG, the model's input size): upload it in Explore",
-                           scale=0, min_width=360, height=90)
+                           scale=0, min_width=360, height=90, elem_id="insight-download")
     with gr.Row():
         pictures = [gr.Image(label=label, interactive=False, type="filepath", height=240, buttons=[],
                              elem_id=f"insight-{key}") for key, label in
