@@ -116,7 +116,7 @@ def is_local(name: str, root: str | os.PathLike | None = None) -> bool:
     if name == "cifar10" and (base / CIFAR_ARCHIVE).is_file():
         return True
     folder = TORCHVISION_FOLDERS.get(name)
-    return folder is not None and (base / folder).is_dir() and any((base / folder).rglob("*"))
+    return folder is not None and any(p.is_file() for p in (base / folder).rglob("*"))
 
 
 def _missing(name: str, root: Path, why: str) -> str:
