@@ -220,6 +220,9 @@ def map_figure(space: FeatureSpace, placement: Placement | None = None, thumbs: 
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.subplots()
     _draw_map(ax, space, thumbs)
+    ax.legend(fontsize=9, markerscale=2, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
+              ncols=1 if len(space.classes) <= 10 else 2)  # beside the map: no thumbnail under it
+    ax.set_title("each dot is a picture; alike pictures lie close", fontsize=9)  # as wide as the narrower map
     if placement is not None:
         _mark(ax, placement)
     fig.suptitle(f"{space.model}: the t-SNE map of the {space.features.shape[1]:,} numbers its layer {space.head!r} "

@@ -46,7 +46,8 @@ MY_CLASSES = "my classes"  # the data-set choice that means this session's class
 SHOWN_SIDE = 256  # synthesised and attacked pictures are enlarged (whole factor) to at least this many pixels
 EXAMPLES = ex.ExampleSettings(k=8)  # the dataset examples' pass: 8 per channel (two rows of four) over <= 2,000
 SPACE = fs.SpaceSettings(k=6)  # the map: 2,000 pictures; 6 neighbours each side, so every one is shown large
-MAP_INCHES = (5.6, 4.8)  # the map drawn at the size it is shown (5/11 of 1280 px), so its words are legible
+MAP_INCHES = (5.6, 4.4)  # the map drawn at the size it is shown (5/11 of 1280 px), so its words are legible
+MAX_CHANNEL = 4095  # the channel slider's bound until a layer is picked (the API keeps it: a layer says its own)
 VIZ_OUTPUTS = 4  # status, gallery, caption, the finished visualisation (kept for the Microscope view)
 INTRO = ("## What has the network learnt?\nFour views of a trained network from the inside. The image is the "
          "Explore tab's; the model follows Explore's when that one is trained. Only trained models are offered: "
@@ -382,8 +383,8 @@ def feature_space(ctx: AppContext, image, name: str, dataset: str = "shapes", ar
     with explainer.lock:  # hooks on the shared model: no explain call at the same time
         space = fs.feature_space(explainer.model, explainer.info, source, SPACE)
         placed = fs.place(space, explainer.model, explainer.info, picture, SPACE)
-    return (fs.map_figure(space, placed, thumbs=24, size=MAP_INCHES), neighbour_tiles(placed.by_features), neighbour_tiles(placed.by_pixels),
-            space_caption(space, placed))
+    return (fs.map_figure(space, placed, thumbs=24, size=MAP_INCHES), neighbour_tiles(placed.by_features),
+            neighbour_tiles(placed.by_pixels), space_caption(space, placed))
 
 
 def space_caption(space: fs.FeatureSpace, placed: fs.Placement) -> str:
@@ -505,7 +506,7 @@ def _examples() -> dict:
     """View 2: one channel's own picture beside its favourite pictures of the data set."""
     gr.Markdown(f"### 2. A channel's favourite pictures\n{PLAIN['examples']}", elem_id="insight-examples-section")
     with gr.Row(equal_height=False):
-        channel = gr.Slider(0, 63, value=0, step=1, label="Channel", scale=3, elem_id="insight-channel")
+        channel = gr.Slider(0, MAX_CHANNEL, value=0, step=1, label="Channel", scale=3, elem_id="insight-channel")
         find = gr.Button("Find its favourite pictures", variant="primary", scale=1, elem_id="insight-find")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
