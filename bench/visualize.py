@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from cnndemo.explain import Explainer, ModelGuard  # noqa: E402
 from cnndemo.explain.guard import layer_module  # noqa: E402
 from cnndemo.insight.visualize import (DEFAULT_STEPS, VisualizationCache, VisualizeSettings,  # noqa: E402
                                        layout_for, lean_copy, run_visualization)
+from cnndemo.train.device import device_name  # noqa: E402
 from cnndemo.zoo import Zoo  # noqa: E402
 
 CASES = (("resnet18_cifar", "layer2"), ("efficientnet_lite0", "_blocks.10"))
@@ -41,17 +41,6 @@ CASES = (("resnet18_cifar", "layer2"), ("efficientnet_lite0", "_blocks.10"))
 
 class _Stop(Exception):
     """Ends the forward pass at the layer."""
-
-
-def cpu_name() -> str:
-    """The CPU's model name."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def timed(fn) -> tuple[float, float]:
@@ -147,8 +136,7 @@ def main() -> None:
     parser.add_argument("--out", default="", help="folder for the pictures")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"CPU: {cpu_name()}; {os.cpu_count()} logical CPUs here, torch on {torch.get_num_threads()} threads; "
-          f"torch {torch.__version__}")
+    print(f"{device_name(torch.device('cpu'))}; torch {torch.__version__}")
     for case in args.models:
         name, layer = case.split(":", 1)
         bench(name, layer, args)
