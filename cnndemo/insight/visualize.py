@@ -32,7 +32,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Iterable, Iterator
 
@@ -218,7 +218,7 @@ def visualize(explainer: Explainer, settings: VisualizeSettings, cancel: threadi
     once for a request answered before) or VizCancelled. Works on a private copy: the model is left as it was."""
     size = settings.side(explainer.info)
     with explainer.lock:  # no explain call holds hooks on the model while it is read and copied
-        key = (explainer.info.name, weights_digest(explainer.model), settings, size)
+        key = (explainer.info.name, weights_digest(explainer.model), replace(settings, size=size))
         done = cache.get(key)
         twin = None if done is not None else lean_copy(explainer.model)
     if done is not None:
@@ -308,7 +308,7 @@ class _Reached(Exception):
 
 class _Scorer:
     """Reads each picture's units: a channel's mean over the layer's positions (the forward pass stops at the
-    layer), or a class score."""
+    layer; a module called twice, such as a shared ReLU, is read at its first call), or a class score."""
 
     def __init__(self, model: nn.Module, guard: ModelGuard, info: Any, settings: VisualizeSettings, size: int) -> None:
         """Hook the layer, then check the request against what the layer gives (BadInputError with a sentence)."""
