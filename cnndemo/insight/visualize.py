@@ -268,12 +268,13 @@ def _optimise(twin: nn.Module, info: Any, settings: VisualizeSettings, size: int
         gen = torch.Generator().manual_seed(settings.seed)
         image = FourierImage(len(settings.units), info.input_size[0], size, gen)
         optimiser = torch.optim.Adam([image.coeffs], lr=LEARNING_RATE)
+        poses = random_poses(settings.steps, len(settings.units), gen)
         every = max(1, settings.steps // PREVIEWS)
         for step in range(1, settings.steps + 1):
             if cancel is not None and cancel.is_set():
                 yield VizCancelled(step - 1, settings.steps)
                 return
-            scores = _ascend(image, scorer, optimiser, gen)
+            scores = _ascend(image, scorer, optimiser, poses[step - 1])
             if step % every == 0 or step == settings.steps:
                 yield VizProgress(step, settings.steps, to_pictures(image.picture().detach()), scores)
         result = _finish(image, scorer, info, settings, size, time.perf_counter() - started)
@@ -281,13 +282,13 @@ def _optimise(twin: nn.Module, info: Any, settings: VisualizeSettings, size: int
 
 
 def _ascend(image: FourierImage, scorer: _Scorer, optimiser: torch.optim.Optimizer,
-            gen: torch.Generator) -> tuple[float, ...]:
-    """One step: every picture jittered, its own unit's score raised; returns the scores before the step."""
-    scores = scorer.own(jittered(image.picture(), gen))
+            pose: torch.Tensor) -> tuple[float, ...]:
+    """One step: every picture moved by its pose, its own unit's score raised; returns the scores before the step."""
+    scores = scorer.own(jittered(image.picture(), pose))
     optimiser.zero_grad(set_to_none=True)
     (-scores.sum()).backward()
     optimiser.step()
-    return tuple(float(s) for s in scores.detach())
+    return tuple(scores.detach().tolist())
 
 
 def _finish(image: FourierImage, scorer: _Scorer, info: Any, settings: VisualizeSettings, size: int,
@@ -314,6 +315,7 @@ class _Scorer:
         """Hook the layer, then check the request against what the layer gives (BadInputError with a sentence)."""
         self.model, self.objective, self.layer = model, settings.objective, settings.layer
         self.units = torch.tensor(settings.units)
+        self.rows = torch.arange(len(settings.units))  # picture i belongs to unit i
         self.mean = torch.tensor(info.mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(info.std, dtype=torch.float32).view(1, -1, 1, 1)
         self._out: Any = None
@@ -349,7 +351,7 @@ class _Scorer:
     def own(self, pictures: torch.Tensor) -> torch.Tensor:
         """[picture]: each picture's response of its own unit (picture i belongs to unit i)."""
         out = self._output(pictures)
-        mine = out[torch.arange(len(self.units)), self.units]
+        mine = out[self.rows, self.units]
         return mine if self.objective is Objective.CLASS else mine.mean(dim=(1, 2))
 
     def _check(self, probe: torch.Tensor, size: int) -> None:
@@ -431,15 +433,21 @@ def frequency_scale(size: int) -> torch.Tensor:
     return inverse / inverse.pow(2).mean().sqrt()
 
 
-def jittered(pictures: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Each picture rotated, scaled and shifted at random, in one affine resampling (edges mirrored)."""
-    b, _, h, _ = pictures.shape
-    angle = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(MAX_DEGREES)
-    zoom = SCALE_RANGE[0] + torch.rand(b, generator=gen) * (SCALE_RANGE[1] - SCALE_RANGE[0])
-    shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (2 * JITTER_FRACTION)  # grid units: 2 = the whole side
+def random_poses(steps: int, batch: int, gen: torch.Generator) -> torch.Tensor:
+    """[steps, batch, 2, 3] affine maps, one per picture per step: a random rotation, zoom and shift (drawn at once:
+    a step then spends no small operations on them)."""
+    n = steps * batch
+    angle = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(MAX_DEGREES)
+    zoom = SCALE_RANGE[0] + torch.rand(n, generator=gen) * (SCALE_RANGE[1] - SCALE_RANGE[0])
+    shift = (torch.rand(n, 2, generator=gen) * 2 - 1) * (2 * JITTER_FRACTION)  # grid units: 2 = the whole side
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta, list(pictures.shape), align_corners=False)
+    return theta.view(steps, batch, 2, 3)
+
+
+def jittered(pictures: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    """Each picture moved by its affine map (pose: [batch, 2, 3]) in one resampling, edges mirrored."""
+    grid = F.affine_grid(pose, list(pictures.shape), align_corners=False)
     return F.grid_sample(pictures, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
