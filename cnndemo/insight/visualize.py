@@ -14,12 +14,16 @@ Three regularisers make the pictures readable rather than high-frequency noise:
 - every step sees each picture randomly rotated, scaled and shifted (one affine resampling per picture), so only
   patterns the unit answers at every small shift survive.
 
-Why not Lucent (torch-lucent, the PyTorch port of Lucid)? Its last release, 0.1.8, pins kornia <= 0.4.1 (2020); with
-the kornia pip installs today (0.9) its rotation transform fails ("module 'kornia' has no attribute
-'get_rotation_matrix2d'"), and with the pinned one it drags a five-year-old kornia, IPython and pytest in as run-time
-dependencies. It draws one jitter, scale and angle per batch from numpy's global generator (no reproducible,
-per-picture transforms), renders one objective at a time by default with 512 steps, and has had no maintenance
-since 2021. What it does is a page of torch code: written here, with a progress stream, a cancel and a cache.
+Speed on a CPU: the work runs on a private copy of the model (so the shared one is never touched) whose batch norms
+are the affine maps they compute in eval mode (FrozenAffine) and which is in channels_last; by default 32 steps at
+the model's input side, at most 128 px (bench/visualize.py measures it against steps x one forward + backward).
+
+Why not Lucent (torch-lucent, the PyTorch port of Lucid)? Its last release, 0.1.8 (May 2021), pins kornia <= 0.4.1;
+with the kornia pip installs today (0.9) its rotation transform fails ("module 'kornia' has no attribute
+'get_rotation_matrix2d'", checked with torch 2.14), and with the pinned one it brings a 2020 kornia, IPython and
+pytest in as run-time dependencies. It draws one jitter, scale and angle for the whole batch from numpy's global
+generator (no per-picture, reproducible transforms) and defaults to 512 steps per render. What this needs of it is a
+page of torch code: written here, with a progress stream, a cancel and a cache.
 
 visualize(explainer, settings, cancel) yields VizProgress messages (pictures as they form), then VizDone; the result
 is kept in CACHE for the server's life, so a second request for the same units gets it at once.
