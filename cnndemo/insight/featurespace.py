@@ -105,6 +105,7 @@ def feature_space(model: nn.Module, info: ModelInfo, source: Source, settings: S
            settings)
 
     def build() -> FeatureSpace:
+        """Read the pictures, embed them, map them."""
         pictures = load_pictures(source, settings.max_pictures, settings.min_pictures)
         start = time.perf_counter()
         features = penultimate(model, info, pictures.data.images, settings.batch_size)
