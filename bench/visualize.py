@@ -1,25 +1,26 @@
 """Channel visualisation speed (issue 22): 8 channels of a middle layer, one batched optimisation, on 2 CPU threads.
 
-For each model, side by side in one run:
+For each model, side by side in one run, over rounds that alternate which part runs first:
   (a) the floor: steps x one batched forward + backward of the same work the optimisation does (the same private
       copy of the model with its batch norms as affine maps, the same layout, the forward stopped at the layer,
-      the gradient of the channels' means with respect to the pixels), timed before and after (b) and averaged, so
-      drift in the machine's load falls on both;
-  (a') the same floor on the model as handed over (batch norm layers, NCHW), for reference;
-  (b) run_visualization from an empty cache: parameterisation, jitter, optimiser, previews, the final responses;
-  (c) the same request again (served from the cache).
-Goals, printed PASS or MISS: (b) <= 20 s and (b) / (a) <= 1.3. Wall-clock and process CPU seconds are both printed,
-with the load average: on a shared machine the wall clock also counts other people's work.
+      the gradient of the channels' means with respect to the pixels);
+  (b) run_visualization from an empty cache: copy of the model, parameterisation, jitter, optimiser, previews, the
+      final responses;
+  (a') once, the floor on the model as handed over (batch norm layers, NCHW), for reference;
+  (c) once, the same request again (served from the cache).
+Goals, printed PASS or MISS, judged on the fastest round of each part (the one least disturbed by other work on a
+shared machine): (b) <= 20 s and (b) / (a) <= 1.3. Medians and process CPU seconds are printed beside them, with
+the load average.
 Each channel's response to its own picture against the others' pictures is printed too (the correctness test's
 measure), and --out saves the pictures as one PNG per model to look at.
 
-Run: python bench/visualize.py [--threads 2] [--steps 32] [--out /tmp/viz]
+Run: python bench/visualize.py [--threads 2] [--rounds 3] [--steps 32] [--out /tmp/viz]
 """
 from __future__ import annotations
 
 import argparse
 import os
-import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from cnndemo.explain import Explainer, ModelGuard  # noqa: E402
 from cnndemo.explain.guard import layer_module  # noqa: E402
 from cnndemo.insight.visualize import (DEFAULT_STEPS, VisualizationCache, VisualizeSettings,  # noqa: E402
                                        layout_for, lean_copy, run_visualization)
+from cnndemo.train.device import device_name  # noqa: E402
 from cnndemo.zoo import Zoo  # noqa: E402
 
 CASES = (("resnet18_cifar", "layer2"), ("efficientnet_lite0", "_blocks.10"))
@@ -41,17 +43,6 @@ CASES = (("resnet18_cifar", "layer2"), ("efficientnet_lite0", "_blocks.10"))
 
 class _Stop(Exception):
     """Ends the forward pass at the layer."""
-
-
-def cpu_name() -> str:
-    """The CPU's model name."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def timed(fn) -> tuple[float, float]:
@@ -94,31 +85,35 @@ def bench(name: str, layer: str, args) -> None:
     settings = VisualizeSettings(layer=layer, units=tuple(range(args.channels)), steps=args.steps, size=args.size)
     side = settings.side(info)
     lean = lean_copy(model)
-    layout = layout_for(lean)
-    lean_floor = floor(lean, info, layer, args.channels, side, args.steps, layout)
-    given_floor = floor(model, info, layer, args.channels, side, args.steps, torch.contiguous_format)
-    lean_floor()  # warm-up (oneDNN's kernels, allocator)
+    parts = {"a": floor(lean, info, layer, args.channels, side, args.steps, layout_for(lean)),
+             "b": lambda: run_visualization(explainer, settings, cache=VisualizationCache())}
+    parts["a"]()  # warm-up (oneDNN's kernels, the allocator)
+    times: dict[str, list[tuple[float, float]]] = {"a": [], "b": []}
+    for r in range(args.rounds):
+        for key in (("a", "b") if r % 2 == 0 else ("b", "a")):
+            times[key].append(timed(parts[key]))
     cache = VisualizationCache()
-    a1 = timed(lean_floor)
-    result = {}
-    b = timed(lambda: result.setdefault("r", run_visualization(explainer, settings, cache=cache)))
-    a2 = timed(lean_floor)
-    c = timed(lambda: run_visualization(explainer, settings, cache=cache))
-    a_given = timed(given_floor)
-    a = ((a1[0] + a2[0]) / 2, (a1[1] + a2[1]) / 2)
-    report(name, layer, side, args, a, a_given, b, c, result["r"])
+    result = run_visualization(explainer, settings, cache=cache)
+    cached = timed(lambda: run_visualization(explainer, settings, cache=cache))
+    given = timed(floor(model, info, layer, args.channels, side, args.steps, torch.contiguous_format))
+    report(name, layer, side, args, times, given, cached, result)
 
 
-def report(name, layer, side, args, a, a_given, b, c, result) -> None:
+def report(name, layer, side, args, times, given, cached, result) -> None:
     """The lines for one model."""
-    print(f"\n{name}, layer {layer}: {args.channels} channels at {side}x{side} px, {args.steps} steps "
-          f"(load average {os.getloadavg()[0]:.1f})")
-    print(f"  (a)  floor, steps x batched forward+backward: {a[0]:6.2f} s wall, {a[1]:6.2f} s CPU")
-    print(f"  (a') the same on the model as handed over:    {a_given[0]:6.2f} s wall, {a_given[1]:6.2f} s CPU")
-    print(f"  (b)  visualisation:                           {b[0]:6.2f} s wall, {b[1]:6.2f} s CPU")
-    print(f"  (c)  the same request again (cached):         {c[0]:6.3f} s wall")
-    print(f"  b/a = {b[0] / a[0]:.2f} wall, {b[1] / a[1]:.2f} CPU (goal <= 1.3: {verdict(b[0] / a[0] <= 1.3)}); "
-          f"b/a' = {b[0] / a_given[0]:.2f}; b = {b[0]:.1f} s (goal <= 20 s: {verdict(b[0] <= 20)})")
+    fast = {k: min(t[0] for t in v) for k, v in times.items()}
+    mid = {k: statistics.median(t[0] for t in v) for k, v in times.items()}
+    cpu = {k: statistics.median(t[1] for t in v) for k, v in times.items()}
+    print(f"\n{name}, layer {layer}: {args.channels} channels at {side}x{side} px, {args.steps} steps, "
+          f"{args.rounds} rounds (load average {os.getloadavg()[0]:.1f})")
+    for key, text in (("a", "floor, steps x batched forward+backward"), ("b", "visualisation")):
+        print(f"  ({key}) {text:40s} fastest {fast[key]:6.2f} s, median {mid[key]:6.2f} s wall, "
+              f"{cpu[key]:6.2f} s CPU")
+    print(f"  (a') the floor on the model as handed over   {given[0]:6.2f} s wall, {given[1]:6.2f} s CPU (once)")
+    print(f"  (c) the same request again (cached)          {cached[0]:6.3f} s wall")
+    ratio = fast["b"] / fast["a"]
+    print(f"  b/a = {ratio:.2f} fastest (goal <= 1.3: {verdict(ratio <= 1.3)}), {mid['b'] / mid['a']:.2f} median, "
+          f"{cpu['b'] / cpu['a']:.2f} CPU; b = {fast['b']:.1f} s fastest (goal <= 20 s: {verdict(fast['b'] <= 20)})")
     r = result.responses
     others = np.where(np.eye(len(r), dtype=bool), -np.inf, r).max(axis=1)
     wins = float((np.diag(r) > others).mean())
@@ -140,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--size", type=int, default=None, help="picture side (default: the model's, at most 128)")
     parser.add_argument("--models", nargs="*", default=[f"{n}:{layer}" for n, layer in CASES],
@@ -147,8 +143,7 @@ def main() -> None:
     parser.add_argument("--out", default="", help="folder for the pictures")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"CPU: {cpu_name()}; {os.cpu_count()} logical CPUs here, torch on {torch.get_num_threads()} threads; "
-          f"torch {torch.__version__}")
+    print(f"{device_name(torch.device('cpu'))}; torch {torch.__version__}")
     for case in args.models:
         name, layer = case.split(":", 1)
         bench(name, layer, args)

@@ -52,7 +52,7 @@ def test_feature_neighbours_share_the_class_far_more_often_than_pixel_neighbours
 @pytest.mark.slow
 def test_a_picture_of_the_data_set_finds_itself_first(resnet, tmp_path):
     """The student's path (file -> safe loader -> Explore's resize) meets the data set's path: a data-set picture
-    uploaded as a PNG is its own nearest neighbour in both spaces, at distance ~0."""
+    uploaded as a PNG is its own nearest neighbour in both spaces, at a distance near 0."""
     model, info = resnet
     data = per_class_subset(shapes.load("test"), 10)
     kept = Kept(1)
@@ -60,8 +60,8 @@ def test_a_picture_of_the_data_set_finds_itself_first(resnet, tmp_path):
     path = tmp_path / "seven.png"
     Image.fromarray(data.images[7].permute(1, 2, 0).numpy()).save(path)
     placed = place(space, model, info, str(path))
-    for found in (placed.by_features, placed.by_pixels):
-        assert found[0].number == 7 and found[0].distance < 1e-3 and len(found) == FAST.k
+    for found in (placed.by_features, placed.by_pixels):  # ~0: bf16 features of a batch of 1 and of 50 may differ
+        assert found[0].number == 7 and found[0].distance < 0.05 * found[1].distance and len(found) == FAST.k
     nearest_xy = space.xy[[n.number for n in placed.by_features]].mean(0)
     assert np.allclose(placed.xy, nearest_xy)  # placed at the mean of its feature neighbours
     assert feature_space(model, info, data, FAST, kept=kept) is space and kept.builds == 1

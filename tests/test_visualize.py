@@ -103,6 +103,8 @@ def test_cache_answers_a_repeat_at_once_and_only_a_repeat(trained):
     first = run_visualization(explainer, settings, cache=cache)
     again = list(visualize(explainer, settings, cache=cache))
     assert len(again) == 1 and again[0].cached and again[0].result is first
+    explicit = VisualizeSettings(layer="cn1", units=(0, 1), steps=8, size=28)  # lenet's own side, said aloud
+    assert run_visualization(explainer, explicit, cache=cache) is first
     assert run_visualization(explainer, VisualizeSettings(layer="cn1", units=(0, 1), steps=9), cache=cache) \
         is not first
     with torch.no_grad():

@@ -113,6 +113,7 @@ def dataset_examples(model: nn.Module, info: ModelInfo, layer: str, source: Sour
            source_key(source, settings.max_pictures), settings)
 
     def build() -> ExamplesPass:
+        """Check the layer, read the pictures, run the pass."""
         maps = layer_maps(info, layer)  # a bad layer is refused before the pictures are read
         pictures = load_pictures(source, settings.max_pictures, max(settings.min_pictures, settings.k))
         return record(model, info, maps, pictures, settings, progress)
@@ -143,6 +144,7 @@ class _TopK:
     """Per channel, the k strongest responses seen so far, with their pictures and positions."""
 
     def __init__(self, k: int) -> None:
+        """Nothing seen yet."""
         self.k, self.offset = k, 0
         self.values = self.pictures = self.flat = None
 

@@ -48,7 +48,9 @@ class SpaceSettings:
     min_pictures: int = 20  # t-SNE with fewer points shows no structure
     k: int = 8  # neighbours shown, and used to place a new picture
     perplexity: float = 30.0  # t-SNE's effective number of neighbours (capped at (n - 1) / 3)
-    max_iter: int = 500  # t-SNE iterations (scikit-learn's least is 250: its early exaggeration)
+    # t-SNE iterations (scikit-learn's least is 250, its early exaggeration): on 2,000 CIFAR-10 test pictures of
+    # resnet18_cifar, 300 kept as many map neighbours in the picture's class as 500 (83.9 % vs 84.0 %) in 0.6x the time
+    max_iter: int = 300
     pca_dims: int = 50
     pixel_side: int = 32  # pixel space: every picture at 32x32x3, values 0..1 (CIFAR-10's own size)
     thumb_side: int = 64  # thumbnails kept for the map and the neighbours
@@ -103,6 +105,7 @@ def feature_space(model: nn.Module, info: ModelInfo, source: Source, settings: S
            settings)
 
     def build() -> FeatureSpace:
+        """Read the pictures, embed them, map them."""
         pictures = load_pictures(source, settings.max_pictures, settings.min_pictures)
         start = time.perf_counter()
         features = penultimate(model, info, pictures.data.images, settings.batch_size)
@@ -122,7 +125,8 @@ def penultimate(model: nn.Module, info: ModelInfo, images: torch.Tensor, batch_s
     head = layer_module(model, info.head_layer)
     spec = BatchSpec(info.input_size, info.mean, info.std)
     with ModelGuard(model):
-        found = head_inputs(model, head, images, spec, torch.device("cpu"), False, True, batch_size, None)
+        # bf16 and channels-last where the CPU has AMX (2x faster here; features within 0.3 %), else fp32
+        found = head_inputs(model, head, images, spec, torch.device("cpu"), True, True, batch_size, None)
     if found is None:
         raise BadInputError(f"{info.name}'s layer {info.head_layer!r} is not the last step of its forward, so what "
                             "it reads is not the model's penultimate features; this view is not offered for it")

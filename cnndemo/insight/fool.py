@@ -38,7 +38,8 @@ from cnndemo.images import ImageSource, model_input_image, open_image
 MAX_LEVELS = 32  # epsilon at most 32/255: beyond that the change is plain to see and the lesson is lost
 MAX_STEPS = 100
 PGD_STEP_FACTOR = 2.5  # PGD's step is 2.5 epsilon / steps (Madry et al.): the ball's edge is reachable with margin
-_RESAMPLING = {"bilinear": "bilinear", "nearest": "nearest", "bicubic": "bicubic"}  # PIL's filter -> torch's mode
+# PIL's filter -> the torch mode that computes the same enlargement (PIL's bicubic has no exact torch twin)
+_RESAMPLING = {"bilinear": "bilinear", "nearest": "nearest-exact"}
 
 
 class Attack(StrEnum):
@@ -132,7 +133,10 @@ class PixelModel(nn.Module):
         rw, rh = spec.resized_size(w, h)
         self.resized = None if (rw, rh) == (w, h) else (rh, rw)
         self.box = spec.crop_in_resized(rw, rh)
-        self.mode = _RESAMPLING[spec.interpolation.lower()]
+        self.mode = _RESAMPLING.get(spec.interpolation.lower(), "")
+        if self.resized is not None and not self.mode:
+            raise BadInputError(f"attacks are not offered for {info.name}: its {spec.interpolation} resize has no "
+                                "exact twin in torch, so the attack could not aim at what the model is fed")
         self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, -1, 1, 1))
 

@@ -18,6 +18,7 @@ class Kept(Generic[T]):
     depends on (model weights, layer, pictures, settings), so one session never gets another's different result."""
 
     def __init__(self, max_items: int) -> None:
+        """An empty store of at most max_items results."""
         if max_items < 1:
             raise ValueError("max_items must be at least 1")
         self.max_items = max_items
@@ -27,6 +28,7 @@ class Kept(Generic[T]):
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
+        """How many results are kept."""
         return len(self._items)
 
     def get(self, key: Hashable, build: Callable[[], T]) -> T:

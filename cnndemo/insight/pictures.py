@@ -89,6 +89,7 @@ def content_digest(data: TensorData) -> str:
 
 
 def _digest(raw: bytes) -> str:
+    """A short hash of raw."""
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
@@ -98,6 +99,7 @@ def _joined(a: TensorData, b: TensorData) -> TensorData:
 
 
 def _is_archive(source: Source) -> bool:
+    """Does source name an archive file (by its suffix)?"""
     return isinstance(source, (str, os.PathLike)) and str(source).lower().endswith(ARCHIVE_SUFFIXES)
 
 

@@ -14,12 +14,16 @@ Three regularisers make the pictures readable rather than high-frequency noise:
 - every step sees each picture randomly rotated, scaled and shifted (one affine resampling per picture), so only
   patterns the unit answers at every small shift survive.
 
-Why not Lucent (torch-lucent, the PyTorch port of Lucid)? Its last release, 0.1.8, pins kornia <= 0.4.1 (2020); with
-the kornia pip installs today (0.9) its rotation transform fails ("module 'kornia' has no attribute
-'get_rotation_matrix2d'"), and with the pinned one it drags a five-year-old kornia, IPython and pytest in as run-time
-dependencies. It draws one jitter, scale and angle per batch from numpy's global generator (no reproducible,
-per-picture transforms), renders one objective at a time by default with 512 steps, and has had no maintenance
-since 2021. What it does is a page of torch code: written here, with a progress stream, a cancel and a cache.
+Speed on a CPU: the work runs on a private copy of the model (so the shared one is never touched) whose batch norms
+are the affine maps they compute in eval mode (FrozenAffine) and which is in channels_last; by default 32 steps at
+the model's input side, at most 128 px (bench/visualize.py measures it against steps x one forward + backward).
+
+Why not Lucent (torch-lucent, the PyTorch port of Lucid)? Its last release, 0.1.8 (May 2021), pins kornia <= 0.4.1;
+with the kornia pip installs today (0.9) its rotation transform fails ("module 'kornia' has no attribute
+'get_rotation_matrix2d'", checked with torch 2.14), and with the pinned one it brings a 2020 kornia, IPython and
+pytest in as run-time dependencies. It draws one jitter, scale and angle for the whole batch from numpy's global
+generator (no per-picture, reproducible transforms) and defaults to 512 steps per render. What this needs of it is a
+page of torch code: written here, with a progress stream, a cancel and a cache.
 
 visualize(explainer, settings, cancel) yields VizProgress messages (pictures as they form), then VizDone; the result
 is kept in CACHE for the server's life, so a second request for the same units gets it at once.
@@ -32,7 +36,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Iterable, Iterator
 
@@ -218,7 +222,7 @@ def visualize(explainer: Explainer, settings: VisualizeSettings, cancel: threadi
     once for a request answered before) or VizCancelled. Works on a private copy: the model is left as it was."""
     size = settings.side(explainer.info)
     with explainer.lock:  # no explain call holds hooks on the model while it is read and copied
-        key = (explainer.info.name, weights_digest(explainer.model), settings, size)
+        key = (explainer.info.name, weights_digest(explainer.model), replace(settings, size=size))
         done = cache.get(key)
         twin = None if done is not None else lean_copy(explainer.model)
     if done is not None:
@@ -268,12 +272,13 @@ def _optimise(twin: nn.Module, info: Any, settings: VisualizeSettings, size: int
         gen = torch.Generator().manual_seed(settings.seed)
         image = FourierImage(len(settings.units), info.input_size[0], size, gen)
         optimiser = torch.optim.Adam([image.coeffs], lr=LEARNING_RATE)
+        poses = random_poses(settings.steps, len(settings.units), gen)
         every = max(1, settings.steps // PREVIEWS)
         for step in range(1, settings.steps + 1):
             if cancel is not None and cancel.is_set():
                 yield VizCancelled(step - 1, settings.steps)
                 return
-            scores = _ascend(image, scorer, optimiser, gen)
+            scores = _ascend(image, scorer, optimiser, poses[step - 1])
             if step % every == 0 or step == settings.steps:
                 yield VizProgress(step, settings.steps, to_pictures(image.picture().detach()), scores)
         result = _finish(image, scorer, info, settings, size, time.perf_counter() - started)
@@ -281,13 +286,13 @@ def _optimise(twin: nn.Module, info: Any, settings: VisualizeSettings, size: int
 
 
 def _ascend(image: FourierImage, scorer: _Scorer, optimiser: torch.optim.Optimizer,
-            gen: torch.Generator) -> tuple[float, ...]:
-    """One step: every picture jittered, its own unit's score raised; returns the scores before the step."""
-    scores = scorer.own(jittered(image.picture(), gen))
+            pose: torch.Tensor) -> tuple[float, ...]:
+    """One step: every picture moved by its pose, its own unit's score raised; returns the scores before the step."""
+    scores = scorer.own(jittered(image.picture(), pose))
     optimiser.zero_grad(set_to_none=True)
     (-scores.sum()).backward()
     optimiser.step()
-    return tuple(float(s) for s in scores.detach())
+    return tuple(scores.detach().tolist())
 
 
 def _finish(image: FourierImage, scorer: _Scorer, info: Any, settings: VisualizeSettings, size: int,
@@ -308,12 +313,13 @@ class _Reached(Exception):
 
 class _Scorer:
     """Reads each picture's units: a channel's mean over the layer's positions (the forward pass stops at the
-    layer), or a class score."""
+    layer; a module called twice, such as a shared ReLU, is read at its first call), or a class score."""
 
     def __init__(self, model: nn.Module, guard: ModelGuard, info: Any, settings: VisualizeSettings, size: int) -> None:
         """Hook the layer, then check the request against what the layer gives (BadInputError with a sentence)."""
         self.model, self.objective, self.layer = model, settings.objective, settings.layer
         self.units = torch.tensor(settings.units)
+        self.rows = torch.arange(len(settings.units))  # picture i belongs to unit i
         self.mean = torch.tensor(info.mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(info.std, dtype=torch.float32).view(1, -1, 1, 1)
         self._out: Any = None
@@ -349,7 +355,7 @@ class _Scorer:
     def own(self, pictures: torch.Tensor) -> torch.Tensor:
         """[picture]: each picture's response of its own unit (picture i belongs to unit i)."""
         out = self._output(pictures)
-        mine = out[torch.arange(len(self.units)), self.units]
+        mine = out[self.rows, self.units]
         return mine if self.objective is Objective.CLASS else mine.mean(dim=(1, 2))
 
     def _check(self, probe: torch.Tensor, size: int) -> None:
@@ -431,15 +437,21 @@ def frequency_scale(size: int) -> torch.Tensor:
     return inverse / inverse.pow(2).mean().sqrt()
 
 
-def jittered(pictures: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Each picture rotated, scaled and shifted at random, in one affine resampling (edges mirrored)."""
-    b, _, h, _ = pictures.shape
-    angle = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(MAX_DEGREES)
-    zoom = SCALE_RANGE[0] + torch.rand(b, generator=gen) * (SCALE_RANGE[1] - SCALE_RANGE[0])
-    shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (2 * JITTER_FRACTION)  # grid units: 2 = the whole side
+def random_poses(steps: int, batch: int, gen: torch.Generator) -> torch.Tensor:
+    """[steps, batch, 2, 3] affine maps, one per picture per step: a random rotation, zoom and shift (drawn at once:
+    a step then spends no small operations on them)."""
+    n = steps * batch
+    angle = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(MAX_DEGREES)
+    zoom = SCALE_RANGE[0] + torch.rand(n, generator=gen) * (SCALE_RANGE[1] - SCALE_RANGE[0])
+    shift = (torch.rand(n, 2, generator=gen) * 2 - 1) * (2 * JITTER_FRACTION)  # grid units: 2 = the whole side
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta, list(pictures.shape), align_corners=False)
+    return theta.view(steps, batch, 2, 3)
+
+
+def jittered(pictures: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    """Each picture moved by its affine map (pose: [batch, 2, 3]) in one resampling, edges mirrored."""
+    grid = F.affine_grid(pose, list(pictures.shape), align_corners=False)
     return F.grid_sample(pictures, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
