@@ -137,8 +137,8 @@ def test_visualise_streams_pictures_then_numbers_the_model_gives(ctx, trained):
     measured = mean_activations(model, info, "cn2", viz.units, viz.pictures)
     for i, (path, label) in enumerate(tiles):
         own, other = (float(v) for v in re.findall(r"-?[\d.]+(?:e-?\d+)?", label.split(": ", 1)[1]))
-        assert own == pytest.approx(measured[i, i], rel=2e-3, abs=2e-3)
-        assert other == pytest.approx(np.delete(measured[i], i).max(), rel=2e-3, abs=2e-3)
+        assert own == pytest.approx(measured[i, i], rel=6e-3, abs=1e-3)  # shown to 3 significant digits
+        assert other == pytest.approx(np.delete(measured[i], i).max(), rel=6e-3, abs=1e-3)
         with Image.open(path) as shown:
             assert min(shown.size) >= TILE
     assert "mean activation" in caption and re.search(r"\*\*\d of 4\*\* respond most", caption)
