@@ -1,6 +1,7 @@
-"""Trust-check speed on CPU: ResNet-18 (ImageNet form, random weights) at 224 x 224.
+"""Trust-check speed on CPU, and how far the ranking puts each method above a random map.
 
-Measures side by side, in one run, medians over repeats of
+Speed: ResNet-18 (ImageNet form, random weights) at 224 x 224; measures side by side, in one run, medians over
+repeats of
   (a) the floor: one plain forward of one picture without gradients,
   (b) faithfulness of one Grad-CAM map (deletion + insertion, default steps, batched), from the cached forward,
       goal <= 1 s, and b/a (how many plain forwards it costs),
@@ -8,7 +9,16 @@ Measures side by side, in one run, medians over repeats of
 then once: ranking every quick method on one picture (what /rank_methods does), optionally the slower ones too,
 and the sanity check of Grad-CAM (deep copy + cascade of <= 6 randomisation stages).
 
-Run: python bench/faithfulness.py [--repeats 7] [--slower]
+Margin: on the trained resnet18_cifar and 20 CIFAR-10 test pictures from ../shared/data (2 per class, each scored
+for its true class), the ranking's score (insertion area minus deletion area) of every method against that of a
+random map on the same pictures: the means, their difference (the margin), on how many pictures the method wins,
+and the average drop beside the share of the picture each map keeps (the mean of its values).
+
+Twin: what the rule-based methods pay for seeing every activation (methods/activations.py): medians of building
+the ruled twin (a torch.fx trace), Guided Backprop and DeepLift (each builds one), and Saliency (a plain backward)
+on four models, with the twin's share of each.
+
+Run: python bench/faithfulness.py [--repeats 7] [--slower] [--part speed|margin|twin|all]
 """
 from __future__ import annotations
 
@@ -16,6 +26,7 @@ import argparse
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +36,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnndemo.explain import Explainer, ExplainSettings, hooks_left, methods  # noqa: E402
-from cnndemo.explain.faithfulness import DEFAULT_STEPS  # noqa: E402
+from cnndemo.explain.faithfulness import DEFAULT_STEPS, faithfulness, mean_of  # noqa: E402
 from cnndemo.models import get_model, model_info  # noqa: E402
+
+MARGIN_SETTINGS = ExplainSettings(ig_steps=16, nt_samples=4)  # what Explore and Trust draw with
 
 
 def random_image(seed: int, size: int = 224) -> Image.Image:
@@ -81,16 +94,80 @@ def once(explainer: Explainer, slower: bool) -> None:
           f"hooks left {hooks_left(explainer.model)}, train mode {explainer.model.training}")
 
 
+def cifar_pictures(per_class: int = 2) -> list[tuple[Image.Image, int]]:
+    """(picture, true class) of the first CIFAR-10 test pictures of each class in ../shared/data."""
+    from cnndemo.data import DataSettings
+    from cnndemo.data.builtin import load_dataset
+
+    test = load_dataset("cifar10", split="test", settings=DataSettings(test_limit_per_class=per_class))
+    return [(Image.fromarray(im.permute(1, 2, 0).numpy()), int(c)) for im, c in zip(test.images, test.labels)]
+
+
+def margin() -> None:
+    """Every method's ranking score against a random map's on trained resnet18_cifar, 20 CIFAR-10 test pictures."""
+    from cnndemo.zoo import Zoo
+
+    explainer, pictures = Explainer(*Zoo().load("resnet18_cifar"), max_records=2), cifar_pictures()
+    rng = np.random.default_rng(0)
+    random = [faithfulness(explainer.model, explainer.record(p).x, rng.random((32, 32)).astype(np.float32), c)
+              for p, c in pictures]
+    base = mean_of(random)
+    base_score = base["insertion_auc"] - base["deletion_auc"]
+    print(f"\nresnet18_cifar (trained), {len(pictures)} CIFAR-10 test pictures, true class; score = insertion - "
+          "deletion (the ranking's sort key)")
+    print(f"{'method':22s} {'score':>6s} {'margin':>7s} {'wins':>6s} {'avg drop':>9s} {'map keeps':>10s}")
+    print(f"{'random map':22s} {base_score:6.3f} {'':7s} {'':6s} {base['average_drop']:9.0%} {0.5:10.0%}")
+    for method in methods():
+        runs = [explainer.faithfulness(p, replace(MARGIN_SETTINGS, method=method.name, target=c))
+                for p, c in pictures]
+        mean = mean_of([r for _, r in runs])
+        score = mean["insertion_auc"] - mean["deletion_auc"]
+        wins = sum(r.score > q.score for (_, r), q in zip(runs, random))
+        keeps = float(np.mean([view.heatmap.mean() for view, _ in runs]))
+        print(f"{method.label:22s} {score:6.3f} {score - base_score:+7.3f} {wins:3d}/{len(runs):<2d} "
+              f"{mean['average_drop']:9.0%} {keeps:10.0%}")
+
+
+def twin_cost(repeats: int) -> None:
+    """Median seconds of the ruled twin, Guided Backprop, DeepLift and Saliency on four models, side by side."""
+    from cnndemo.explain.guard import ModelGuard
+    from cnndemo.explain.methods.activations import ruled_twin
+
+    print(f"\n{'model':20s} {'twin':>8s} {'guided bp':>10s} {'deeplift':>10s} {'saliency':>10s}  twin share of gb / dl")
+    for name in ("lenet5", "resnet18", "densenet121_cifar", "efficientnet_lite0"):
+        torch.manual_seed(0)
+        explainer = Explainer(get_model(name), model_info(name))
+        x = torch.randn(1, *model_info(name).input_size)
+        calls = {"twin": lambda: _traced(explainer.model, ModelGuard, ruled_twin)}
+        calls.update({m: (lambda m=m: explainer.method(m)(x, 0)) for m in ("guided_backprop", "deeplift", "saliency")})
+        med = {k: statistics.median([timed(f) for _ in range(repeats + 1)][1:]) for k, f in calls.items()}
+        print(f"{name:20s} {med['twin'] * 1e3:6.0f}ms {med['guided_backprop'] * 1e3:8.0f}ms "
+              f"{med['deeplift'] * 1e3:8.0f}ms {med['saliency'] * 1e3:8.0f}ms  "
+              f"{med['twin'] / med['guided_backprop']:.0%} / {med['twin'] / med['deeplift']:.0%}")
+
+
+def _traced(model: torch.nn.Module, guard, trace) -> None:
+    """Build the ruled twin the way a method does: inside the model's guard."""
+    with guard(model):
+        trace(model)
+
+
 def main() -> None:
-    """Build ResNet-18 once and run both parts."""
+    """Run the parts asked for: speed (ResNet-18 built once) and the margin over a random map."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--slower", action="store_true", help="also rank with the slower methods")
+    parser.add_argument("--part", choices=("speed", "margin", "twin", "all"), default="all")
     args = parser.parse_args()
     torch.manual_seed(0)
-    explainer = Explainer(get_model("resnet18"), model_info("resnet18"))
-    speed(explainer, args.repeats)
-    once(explainer, args.slower)
+    if args.part in ("speed", "all"):
+        explainer = Explainer(get_model("resnet18"), model_info("resnet18"))
+        speed(explainer, args.repeats)
+        once(explainer, args.slower)
+    if args.part in ("margin", "all"):
+        margin()
+    if args.part in ("twin", "all"):
+        twin_cost(args.repeats)
 
 
 if __name__ == "__main__":

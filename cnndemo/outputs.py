@@ -6,6 +6,7 @@ import hashlib
 import io
 import itertools
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -50,7 +51,18 @@ def photo_file(array: np.ndarray) -> str:
 
 def bytes_file(data: bytes, suffix: str) -> str:
     """Any output file (PNG, SVG, ...) named by its content, written once and atomically."""
-    path = OUTPUTS / f"{hashlib.sha256(data).hexdigest()[:40]}{suffix}"
+    return _written(OUTPUTS / f"{hashlib.sha256(data).hexdigest()[:40]}{suffix}", data)
+
+
+def named_file(data: bytes, name: str) -> str:
+    """A download under a readable name: 'adversarial-dog-2of255.png' is written as
+    'adversarial-dog-2of255-<content hash>.png' (any character but letters, digits, '-' and '.' becomes '-')."""
+    stem, _, suffix = re.sub(r"[^A-Za-z0-9.-]+", "-", name).rpartition(".")
+    return _written(OUTPUTS / f"{stem}-{hashlib.sha256(data).hexdigest()[:12]}.{suffix}", data)
+
+
+def _written(path: Path, data: bytes) -> str:
+    """path holding data, written once and atomically (old files pruned now and then)."""
     try:
         os.utime(path)  # handed out again: now the newest, so pruning the oldest never takes it from under Gradio
     except FileNotFoundError:

@@ -1,11 +1,12 @@
 """Screenshots of the tabs at projector size (1280 x 720), taken in headless Chromium against the running app.
 
-python scripts/screenshots.py [--out docs/screens] [--chromium /usr/bin/chromium] [--train] [--only trust|train]
+python scripts/screenshots.py [--out docs/screens] [--chromium /usr/bin/chromium] [--train] [--only trust|train|insight]
 
 explore.png: a photo uploaded and explained by the default model; explore-cifar.png: the same photo through a
 CIFAR-10 model (what it knows, what it sees); trust.png (the whole Trust tab: side by side, ranked, sanity check);
-compare.png; architecture.png; with --train also train.png (the class builder: three classes of photos, a run on
-frozen features and its mistakes view). --only trust / --only train: shoot that tab only.
+compare.png; architecture.png; insight-*.png (the What-it-learnt tab, one screen per view); with --train also
+train.png (the class builder: three classes of photos, a run on frozen features and its mistakes view).
+--only trust / train / insight: shoot that tab only.
 """
 from __future__ import annotations
 
@@ -149,11 +150,55 @@ def trust(page, out: Path) -> None:
     page.screenshot(path=out / "trust.png", full_page=True)
 
 
+INSIGHT_MODEL = "resnet18_cifar"  # CIFAR-10's pictures are in the data folder: every view of the tab has data
+
+
+def insight(page, out: Path) -> None:
+    """The What-it-learnt tab on Explore's photo, one 1280 x 720 screen per view: insight-visualize.png (8 channels
+    of a middle layer), insight-examples.png (a channel's favourite CIFAR-10 pictures beside its own picture),
+    insight-space.png (the map and the neighbours), insight-fool.png (FGSM at 2/255)."""
+    page.get_by_role("tab", name="What it learnt").click()
+    pick_in(page, "#insight-model", INSIGHT_MODEL)
+    page.locator("#insight-visualize").click()
+    page.locator("#insight-viz-status").get_by_text("Done").wait_for(timeout=300_000)
+    shoot_section(page, "#insight-viz-section", out / "insight-visualize.png")
+    page.locator("#insight-find").click()
+    page.locator("#insight-channel-picture img").first.wait_for(timeout=300_000)
+    shoot_section(page, "#insight-examples-section", out / "insight-examples.png")
+    page.locator("#insight-map").click()
+    page.locator("#insight-map-caption").get_by_text("nearest neighbours").wait_for(timeout=600_000)
+    shoot_section(page, "#insight-space-section", out / "insight-space.png")
+    page.locator("#insight-fool").click()
+    page.locator("#insight-fool-caption").get_by_text("fooled", exact=False).wait_for(timeout=300_000)
+    shoot_section(page, "#insight-fool-section", out / "insight-fool.png")
+
+
+def pick_in(page, picker: str, name: str) -> None:
+    """Choose a model in a picker by typing its name."""
+    box = page.locator(f"{picker} input")
+    box.click()
+    box.fill(name)
+    page.get_by_role("option").filter(has_text=name).first.click()
+    page.wait_for_timeout(1500)  # the choices that follow the model
+
+
+def shoot_section(page, heading: str, path: Path) -> None:
+    """One 1280 x 720 screen that starts at a view's heading, once every picture has arrived."""
+    page.wait_for_function("() => !document.body.innerText.includes('processing |')", timeout=300_000)
+    page.wait_for_timeout(1500)
+    page.mouse.move(0, 0)
+    page.evaluate(f"() => document.querySelector('{heading}').scrollIntoView({{block: 'start'}})")
+    page.wait_for_timeout(500)
+    page.screenshot(path=path)
+
+
 def shoot(page, out: Path, with_train: bool, only: str = "") -> None:
     """Every screenshot (or only one tab's), in one browser session."""
     upload_and_explain(page, photo_file())
     if only == "trust":
         return trust(page, out)
+    if only == "insight":
+        return insight(page, out)
     page.screenshot(path=out / "explore.png")
     trust(page, out)
     page.get_by_role("tab", name="Explore").click()
@@ -170,6 +215,7 @@ def shoot(page, out: Path, with_train: bool, only: str = "") -> None:
     page.get_by_role("tab", name="Architecture").click()
     page.get_by_text("multiply-adds").first.wait_for(timeout=120_000)
     page.screenshot(path=out / "architecture.png")
+    insight(page, out)
     if with_train:
         shoot_train(page, out)
 
@@ -186,7 +232,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/screens")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--train", action="store_true", help="also build a class set, train, shoot the Train tab")
-    parser.add_argument("--only", choices=["trust", "train"], default="", help="shoot only this tab")
+    parser.add_argument("--only", choices=["trust", "train", "insight"], default="", help="shoot only this tab")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -201,8 +247,9 @@ def main() -> None:
             shoot_train(page, out) if args.only == "train" else shoot(page, out, args.train, args.only)
     finally:
         demo.close()
-    names = ("explore", "explore-cifar", "trust", "compare", "architecture")
-    for name in (() if args.only == "train" else ("trust",) if args.only else names):
+    views = tuple(f"insight-{v}" for v in ("visualize", "examples", "space", "fool"))
+    names = ("explore", "explore-cifar", "trust", "compare", "architecture", *views)
+    for name in {"train": (), "trust": ("trust",), "insight": views}.get(args.only, names):
         shrink(out / f"{name}.png")
     print("\n".join(str(p) for p in sorted(out.glob("*.png"))))
 

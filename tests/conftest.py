@@ -290,3 +290,17 @@ def explain(page) -> None:
     page.wait_for_function(f"() => ({busy})('#predictions')", timeout=15_000)
     page.wait_for_function(f"() => !['#predictions', '#heatmap', '#heat-caption'].some({busy})"
                            " && document.querySelector('#heat-caption').innerText.includes('for')", timeout=120_000)
+
+
+@pytest.fixture(scope="session")
+def trained():
+    """trained(name) -> (model, info): a registry model with its shipped weights, a fresh copy on every call."""
+    from cnndemo.zoo import Zoo
+
+    zoo = Zoo()
+
+    def load(name: str):
+        model, info = zoo.load(name)
+        assert zoo.state(name).trained, f"{name} has no trained weights here: {zoo.state(name).status}"
+        return model, info
+    return load

@@ -200,3 +200,13 @@ def test_the_download_code_fetches_a_missing_data_set(tmp_path, mnist_mirror):
     assert test.labels.tolist() == labels.tolist()
     assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir() if not p.name.endswith(".gz")) == [
         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+
+
+def test_is_local_says_which_built_in_sets_need_no_download(tmp_path):
+    assert builtin.is_local("shapes", tmp_path) and not builtin.is_local("mnist", tmp_path)
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    assert not builtin.is_local("mnist", tmp_path)  # an empty folder is not the data set
+    (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").write_bytes(b"")
+    assert builtin.is_local("mnist", tmp_path) and not builtin.is_local("cifar10", tmp_path)
+    (tmp_path / builtin.CIFAR_ARCHIVE).write_bytes(b"")
+    assert builtin.is_local("cifar10", tmp_path) and not builtin.is_local("imagenet", tmp_path)

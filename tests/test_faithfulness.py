@@ -8,8 +8,8 @@ import torch.nn as nn
 
 from cnndemo.errors import BadInputError
 from cnndemo.explain import Explainer, ExplainSettings, hooks_left
-from cnndemo.explain.faithfulness import (GRID, blur, cell_order, cell_size, changed, class_probs, faithfulness,
-                                          kept, mean_of)
+from cnndemo.explain.faithfulness import (GRID, blur, cell_order, cell_size, chance, changed, class_probs,
+                                          faithfulness, kept, mean_of)
 from conftest import shared_test_pictures
 
 
@@ -73,6 +73,17 @@ def test_average_drop_and_increase_follow_the_formula():
     assert r.average_drop == pytest.approx(max(0.0, r.probability - masked) / r.probability, rel=1e-4)
     assert r.average_increase == float(masked > r.probability)
     assert mean_of([r, r])["average_drop"] == pytest.approx(r.average_drop)
+
+
+def test_the_average_drop_keeps_the_maps_share_of_the_picture_and_the_caption_says_how_much():
+    """A sparse map keeps little of the picture, so its drop is large wherever it looks (why the ranking does not
+    sort by it): the share kept is the map's mean value, and the caption gives it."""
+    model, x = CornerNet(), bright_corner()
+    broad, sparse = corner_map(True), np.zeros((32, 32), np.float32)
+    sparse[:16:4, :16:4] = 1.0  # the right quarter, one pixel in sixteen
+    wide, thin = faithfulness(model, x, broad, 0), faithfulness(model, x, sparse, 0)
+    assert wide.kept_share == pytest.approx(0.25) and thin.kept_share == pytest.approx(16 / 1024)
+    assert thin.average_drop > wide.average_drop and "keeps 25% of the picture" in wide.caption()
 
 
 def test_cells_form_an_eight_by_eight_grid_and_hottest_go_first():
@@ -164,3 +175,13 @@ def test_saliency_beats_a_random_map_on_trained_lenet_digits():
         random.append(faithfulness(lenet.model, lenet.record(picture).x, heat, int(label)))
     s, r = mean_of(saliency), mean_of(random)
     assert s["insertion_auc"] > r["insertion_auc"] + 0.05 and s["deletion_auc"] < r["deletion_auc"] - 0.1, (s, r)
+
+
+def test_the_explainers_chance_level_is_the_random_maps_of_its_record_and_is_kept(cifar, resnet_cifar):
+    picture, label = cifar[0][0], cifar[1][0]
+    level = resnet_cifar.chance(picture, ExplainSettings(target=label))
+    assert resnet_cifar.chance(picture, ExplainSettings(target=label)) is level
+    rec = resnet_cifar.record(picture)
+    again = chance(resnet_cifar.model, rec.x, label, probability=float(rec.probs[label]))
+    assert again.insertion == pytest.approx(level.insertion) and again.deletion == pytest.approx(level.deletion)
+    assert level.target == label and hooks_left(resnet_cifar.model) == 0

@@ -66,3 +66,11 @@ def test_the_bounds_come_from_the_serving_limits(monkeypatch):
     limits = ServingLimits.from_env()
     outputs.set_bounds(limits.outputs_max_age_s, limits.outputs_max_mb)
     assert (outputs.MAX_AGE_S, outputs.MAX_BYTES) == (3600.0, 5 * 1024 * 1024)
+
+
+def test_a_download_keeps_a_readable_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "OUTPUTS", tmp_path)
+    path = Path(outputs.named_file(b"png bytes", "adversarial-T-shirt/top-2of255.png"))
+    assert path.parent == tmp_path and path.read_bytes() == b"png bytes"
+    assert path.name.startswith("adversarial-T-shirt-top-2of255-") and path.suffix == ".png"
+    assert outputs.named_file(b"other bytes", "adversarial-T-shirt/top-2of255.png") != str(path)

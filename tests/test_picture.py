@@ -99,3 +99,27 @@ def test_same_scale_compares_classes_and_the_top1_map_is_unchanged():
         np.testing.assert_allclose(shared.heatmap, np.clip(own.heatmap * own.scale / best.scale, 0, 1), atol=1e-6)
     top_shared = explainer.attribute(picture, ExplainSettings(target=top), same_scale=True)
     np.testing.assert_allclose(top_shared.heatmap, best.heatmap, atol=1e-6)
+
+
+@pytest.mark.parametrize("method,which", [("gradcam", "the strongest value"), ("saliency", "the 99th percentile")])
+def test_the_colour_bar_says_what_its_top_value_is_and_the_value_is_the_maps(method, which):
+    """Issue 21: a bar peaking at 0.713 under 'scaled to its own strongest value' said neither what 0.713 is nor
+    that the magnitude methods stop at their 99th percentile."""
+    torch.manual_seed(0)
+    explainer = Explainer(_Tiny().eval(), _info("cifar10", 16))
+    picture = _picture(40, 30)
+    view = explainer.attribute(picture, ExplainSettings(method=method, target="b"))
+    folded = explainer.method(method).heat(explainer.record(picture).x, view.target)  # (map, raw value of its 1)
+    raw = explainer.method(method)
+    with raw:
+        x = explainer.record(picture).x.clone().requires_grad_()
+        a = raw.attribute(x, view.target, raw.resolve({})).detach()[0].double()
+    values = a.abs().sum(0) if method == "saliency" else torch.relu(a.sum(0))
+    top = float(torch.quantile(values.flatten(), 0.99)) if method == "saliency" else float(values.max())
+    assert view.scale == pytest.approx(top, rel=1e-5) and folded[1] == pytest.approx(top, rel=1e-5)
+    assert view.top_meaning() == f"{which} of this map"
+    assert f"from 0 to {view.scale:.3g}" in view.top_text() and which in view.top_text()
+    assert ("brightest 1 %" in view.top_text()) == (method == "saliency")
+    shared = explainer.attribute(picture, ExplainSettings(method=method, target="b"), same_scale=True)
+    assert shared.top_meaning() == f"{which} of the top-1 class's map"
+    assert "same scale as the top-1" in shared.top_text() and which in shared.top_text()

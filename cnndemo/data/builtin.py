@@ -104,6 +104,21 @@ def _torchvision(name: str, root: Path, train: bool, download: bool):
         raise DataUnavailableError(_missing(name, root, why)) from None
 
 
+TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "cifar-10-batches-py"}
+
+
+def is_local(name: str, root: str | os.PathLike | None = None) -> bool:
+    """Whether a built-in data set can be read here without a download: drawn by code, or its files are in the
+    data folder (torchvision's layout, or CIFAR-10 as the image-folder archive)."""
+    if name == shapes.NAME:
+        return True
+    base = data_root(root)
+    if name == "cifar10" and (base / CIFAR_ARCHIVE).is_file():
+        return True
+    folder = TORCHVISION_FOLDERS.get(name)
+    return folder is not None and any(p.is_file() for p in (base / folder).rglob("*"))
+
+
 def _missing(name: str, root: Path, why: str) -> str:
     """The message shown when a data set cannot be had."""
     return (f"{name} is not in the data folder {str(root)!r} and {why}. Put the files there "

@@ -16,7 +16,7 @@ import torch.nn as nn
 from cnndemo.convmath import describe_layer
 from cnndemo.errors import BadInputError
 
-from .faithfulness import DEFAULT_STEPS, Faithfulness, faithfulness
+from .faithfulness import DEFAULT_STEPS, Faithfulness, chance, faithfulness
 from .methods import get_method
 from .record import ForwardRecord, record_forward
 from .render import channel_grid, tensor_display
@@ -80,6 +80,20 @@ class Explainer:
                                       probability=float(rec.probs[view.target]))
                 _remember(rec, key, result)
         return view, result
+
+    def chance(self, image: Any, settings: ExplainSettings = ExplainSettings(),
+               steps: int = DEFAULT_STEPS) -> Faithfulness:
+        """The scores of random maps for settings' class on this image (the chance level a ranking is read
+        against), from (and memoised on) the cached forward."""
+        rec = self.record(image, cam_layer=settings.layer)
+        target = self.target_index(rec, settings.target)
+        key = ("chance", target, steps)
+        with self._lock:
+            result = rec.memo.get(key)
+            if result is None:
+                result = chance(self.model, rec.x, target, steps=steps, probability=float(rec.probs[target]))
+                _remember(rec, key, result)
+        return result
 
     def rank(self, image: Any, names: list[str] | tuple[str, ...],
              settings: ExplainSettings = ExplainSettings()) -> list[tuple[str, Faithfulness, float]]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from cnndemo.errors import BadInputError
 from .guard import ModelGuard, logits_of
 
 DEFAULT_STEPS = 8  # points on each curve beyond the first (8 of the 64 cells each): 2 * steps forwards in all
+CHANCE_MAPS = 3  # random maps averaged for the chance level
 MAX_STEPS = 64
 BATCH = 12  # masked pictures per forward
 GRID = 8  # cells a side
@@ -43,7 +44,11 @@ class Faithfulness:
     their areas (trapezoid rule over [0, 1]), and the average drop / increase in confidence of the map-masked input.
 
     For one picture, average_drop is max(0, p - p_masked) / p and average_increase is 1.0 when p_masked > p, else
-    0.0; mean_of() averages them over pictures, as the papers do."""
+    0.0; mean_of() averages them over pictures, as the papers do. The masked input keeps each pixel in proportion
+    to the map's value there, so the drop depends on how much of the picture a map keeps (kept_share) as much as on
+    where it looks: a sparse map (the gradient methods: a few bright pixels) keeps little and drops a lot whatever
+    it marks, a broad one (the CAMs) keeps most and drops little. The ranking sorts by the curves (score), which
+    depend only on the map's order of cells."""
 
     fractions: tuple[float, ...]  # share of cells deleted / inserted at each point, 0 .. 1
     deletion: tuple[float, ...]
@@ -58,6 +63,7 @@ class Faithfulness:
     steps: int
     cells: int  # cells of the grid the curves move through
     seconds: float
+    kept_share: float = float("nan")  # share of the picture heatmap * input keeps: the mean of the map
 
     @property
     def score(self) -> float:
@@ -72,7 +78,8 @@ class Faithfulness:
                   f"of {self.average_drop:.0%})")
         return (f"Deletion area **{self.deletion_auc:.3f}**, insertion area **{self.insertion_auc:.3f}** "
                 f"({self.steps} steps over {self.cells} cells, {self.seconds:.2f} s); keeping only what the map "
-                f"marks (the rest blurred) {change}.  \n{READING}")
+                f"marks (the rest blurred; the map keeps {self.kept_share:.0%} of the picture) {change}.  \n"
+                f"{READING}")
 
 
 def faithfulness(model: nn.Module, x: torch.Tensor, heatmap: np.ndarray, target: int, *, steps: int = DEFAULT_STEPS,
@@ -89,10 +96,11 @@ def faithfulness(model: nn.Module, x: torch.Tensor, heatmap: np.ndarray, target:
     pictures += [blurred, kept(x, blurred, heat)]
     probs = class_probs(model, torch.cat(pictures), target, None if probability is not None else x)
     p = float(probability) if probability is not None else probs.pop()
-    return _result(p, probs, steps, target, len(order), time.perf_counter() - start)
+    return _result(p, probs, steps, target, len(order), time.perf_counter() - start, float(heat.clip(0, 1).mean()))
 
 
-def _result(p: float, probs: list[float], steps: int, target: int, cells: int, seconds: float) -> Faithfulness:
+def _result(p: float, probs: list[float], steps: int, target: int, cells: int, seconds: float,
+            kept_share: float) -> Faithfulness:
     """Assemble the curves (both end points are the untouched and the fully blurred input) and their numbers."""
     inner, blurred, masked = probs[:2 * (steps - 1)], probs[-2], probs[-1]
     deletion = (p, *inner[:steps - 1], blurred)
@@ -100,7 +108,27 @@ def _result(p: float, probs: list[float], steps: int, target: int, cells: int, s
     fractions = tuple(k / steps for k in range(steps + 1))
     return Faithfulness(fractions, deletion, insertion, auc(fractions, deletion), auc(fractions, insertion),
                         max(0.0, p - masked) / max(p, 1e-7), float(masked > p), p, masked, target, steps, cells,
-                        seconds)
+                        seconds, kept_share)
+
+
+def chance(model: nn.Module, x: torch.Tensor, target: int, *, steps: int = DEFAULT_STEPS,
+           probability: float | None = None, maps: int = CHANCE_MAPS, seed: int = 0) -> Faithfulness:
+    """The scores of a map that knows nothing: the mean over `maps` seeded random maps (each cell's order by
+    chance) of faithfulness(); a method whose score is near this marks pixels no better than chance."""
+    rng = np.random.default_rng(seed)
+    runs = [faithfulness(model, x, rng.random(tuple(x.shape[-2:])).astype(np.float32), target, steps=steps,
+                         probability=probability) for _ in range(maps)]
+    return average(runs)
+
+
+def average(results: list[Faithfulness]) -> Faithfulness:
+    """The point-wise mean of several results for one picture and class (the areas are linear in the curves);
+    the drop and increase are averaged as the papers do, the time is summed."""
+    first = results[0]
+    numbers = ("deletion_auc", "insertion_auc", "average_drop", "average_increase", "masked_probability", "kept_share")
+    mean = {k: float(np.mean([getattr(r, k) for r in results])) for k in numbers}
+    curves = {k: tuple(np.mean([getattr(r, k) for r in results], axis=0).tolist()) for k in ("deletion", "insertion")}
+    return replace(first, **mean, **curves, seconds=sum(r.seconds for r in results))
 
 
 def _checked(x: torch.Tensor, heatmap: np.ndarray, target: int, steps: int) -> np.ndarray:

@@ -11,14 +11,30 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cnndemo.figures import Curve, Panel, line_figure
 
-from .faithfulness import Faithfulness
+from .faithfulness import CHANCE_MAPS, Faithfulness
 from .picture import fit_map
 from .render import overlay
 from .sanity import SanityResult
 
 TILE = 150  # px a side of one strip tile
-RANK_COLUMNS = ["method", "insertion - deletion", "insertion", "deletion", "avg drop", "seconds", "what it computes"]
-RANK_WIDTHS = ["13%", "11%", "8%", "8%", "8%", "11%", "41%"]
+# the ranking table's columns, each with its meaning (shown under the table)
+COLUMNS = (
+    ("method", "the attribution method scored, on this picture and class"),
+    ("insertion - deletion", "what the table is sorted by: higher means the class probability depends more on the "
+                             "cells the map marks hottest; random maps score the chance level given above the table"),
+    ("insertion", "area under the class probability as the picture is revealed from a blurred copy, hottest cells "
+                  "first (0 to 1, higher is better)"),
+    ("deletion", "area under the class probability as the picture is blurred, hottest cells first (0 to 1, lower "
+                 "is better)"),
+    ("avg drop", "how much the class probability falls when each pixel is kept in proportion to the map's value "
+                 "and the rest blurred (Average Drop, lower is better); in brackets, how much of the picture the "
+                 "map keeps: a sparse map (the gradient methods) keeps little and drops a lot wherever it looks, a "
+                 "broad one (the CAMs) keeps most and drops little, so this column is not used for the ranking"),
+    ("seconds", "time this method took here (reused: its map was already made for this picture)"),
+    ("what it computes", "the method in one line"),
+)
+RANK_COLUMNS = [name for name, _ in COLUMNS]
+RANK_WIDTHS = ["13%", "11%", "8%", "8%", "10%", "10%", "40%"]
 
 
 def faithfulness_figure(result: Faithfulness, title: str = "") -> Figure:
@@ -30,6 +46,12 @@ def faithfulness_figure(result: Faithfulness, title: str = "") -> Figure:
     panel = Panel(curves, xlabel="share of the picture deleted / inserted, hottest first",
                   ylabel="class probability", title=title, xlim=(0, 1), ylim=(0, top))
     return line_figure([panel], size=(4.0, 2.4), text_size=8)
+
+
+def curves_title(label: str, class_name: str, trained: bool) -> str:
+    """A faithfulness chart's title: the method and its class; an untrained model's classes mean nothing yet, so
+    its chart names none."""
+    return f"{label}, {class_name}" if trained else f"{label}, untrained model (random weights)"
 
 
 def tile(display: np.ndarray, heatmap: np.ndarray, size: int = TILE) -> np.ndarray:
@@ -73,7 +95,19 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
 
 
 def rank_row(label: str, summary: str, result: Faithfulness, seconds: float) -> list:
-    """One row of the ranking table (see RANK_COLUMNS)."""
+    """One row of the ranking table (see COLUMNS)."""
     took = f"{seconds:.2f}" if seconds >= 0.005 else "0.00 (reused)"
     return [label, round(result.score, 3), round(result.insertion_auc, 3), round(result.deletion_auc, 3),
-            f"{result.average_drop:.0%}", took, summary]
+            f"{result.average_drop:.0%} (keeps {result.kept_share:.0%})", took, summary]
+
+
+def columns_text() -> str:
+    """The ranking's columns and their meanings, one line each (Markdown)."""
+    return "\n".join(f"- **{name}**: {meaning}" for name, meaning in COLUMNS)
+
+
+def chance_text(result: Faithfulness) -> str:
+    """The chance level a ranking is read against, in one sentence."""
+    return (f"Random maps score **{result.score:.3f}** here (insertion {result.insertion_auc:.3f}, deletion "
+            f"{result.deletion_auc:.3f}, mean of {CHANCE_MAPS} maps): the chance level; a method "
+            "near it marks pixels no better than chance.")

@@ -1,12 +1,14 @@
 """What the explainer hands to a UI: frozen values of numpy images, numbers and text (no gradio)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from cnndemo.errors import BadInputError
 
+from .methods import get_method
 from .render import colour_map, overlay
 
 
@@ -70,6 +72,23 @@ class AttributionView:
         if not 0.0 <= opacity <= 1.0:
             raise BadInputError(f"opacity must be between 0 and 1, got {opacity}")
         return replace(self, opacity=opacity, colormap=colour_map(colormap).name if colormap else self.colormap)
+
+    def top_meaning(self) -> str:
+        """What the top of the colour bar (heatmap value 1) stands for, short enough for the bar's label: the map's
+        strongest value, or for a method folded by magnitude its 99th percentile (its brightest 1 % of pixels are
+        drawn in the top colour, or a few extreme pixels would leave the rest dark)."""
+        whose = "the top-1 class's map" if self.shared_scale else "this map"
+        which = "the 99th percentile" if get_method(self.method).reduce == "abs" else "the strongest value"
+        return f"{which} of {whose}"
+
+    def top_text(self) -> str:
+        """The colour bar's top value and what it stands for, for a caption."""
+        if not math.isfinite(self.scale):
+            return f"colours relative: the top is {self.top_meaning()}"
+        clipped = get_method(self.method).reduce == "abs"
+        brightest = " (the brightest 1 % of pixels drawn in the top colour)" if clipped else ""
+        shared = "same scale as the top-1 class, so classes compare: " if self.shared_scale else ""
+        return f"{shared}colour bar from 0 to {self.scale:.3g}, the top being {self.top_meaning()}{brightest}"
 
 
 @dataclass(frozen=True, eq=False)

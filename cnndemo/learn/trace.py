@@ -26,22 +26,33 @@ _RESHAPES = ("flatten", "view", "reshape")
 @dataclass(frozen=True)
 class Field:
     """Receptive field of a tensor: the input pixels one of its values sees, the jump (input pixels between two
-    neighbouring values) per axis, and depth: the most weight layers on any path from the input (dense of them
-    fully connected, the rest convolutions). size None means the whole input (after global pooling or a fully
-    connected layer)."""
+    neighbouring values) per axis, where the field of the first value starts (so box() places any value's field),
+    and depth: the most weight layers on any path from the input (dense of them fully connected, the rest
+    convolutions). size None means the whole input (after global pooling or a fully connected layer)."""
 
     size: tuple[int, int] | None
     jump: tuple[int, int] | None
     depth: int = 0
     dense: int = 0
+    start: tuple[int, int] = (0, 0)  # input row and column of the first pixel that position (0, 0) sees
 
     def through(self, window: Window) -> Field:
-        """After a sliding window: r + (span - 1) * jump, jump * stride."""
+        """After a sliding window: r + (span - 1) * jump, jump * stride; the first window starts pad_before
+        values early, so start moves back by pad_before * jump."""
         depth = self.depth + int(window.op == "conv2d")
         if self.size is None or self.jump is None:
             return Field(None, None, depth, self.dense)
         size = tuple(self.size[i] + (window.span(i) - 1) * self.jump[i] for i in (0, 1))
-        return Field(size, tuple(self.jump[i] * window.stride[i] for i in (0, 1)), depth, self.dense)
+        start = tuple(self.start[i] - window.pad_before[i] * self.jump[i] for i in (0, 1))
+        return Field(size, tuple(self.jump[i] * window.stride[i] for i in (0, 1)), depth, self.dense, start)
+
+    def box(self, row: int, col: int, hw: tuple[int, int]) -> tuple[int, int, int, int]:
+        """The input pixels position (row, col) sees, as (top, left, bottom, right) with bottom and right
+        exclusive, clipped to an input of height and width hw (the whole input when size is None)."""
+        if self.size is None or self.jump is None:
+            return 0, 0, hw[0], hw[1]
+        top, left = (self.start[i] + p * self.jump[i] for i, p in ((0, row), (1, col)))
+        return (max(top, 0), max(left, 0), min(top + self.size[0], hw[0]), min(left + self.size[1], hw[1]))
 
 
 INPUT_FIELD = Field((1, 1), (1, 1), 0)
@@ -54,7 +65,8 @@ def merge(fields: Iterable[Field]) -> Field:
     if any(f.size is None for f in fields):
         return Field(None, None, deepest.depth, deepest.dense)
     size = tuple(max(f.size[i] for f in fields) for i in (0, 1))
-    return Field(size, tuple(max(f.jump[i] for f in fields) for i in (0, 1)), deepest.depth, deepest.dense)
+    start = tuple(min(f.start[i] for f in fields) for i in (0, 1))  # the paths' fields share a centre in the zoo
+    return Field(size, tuple(max(f.jump[i] for f in fields) for i in (0, 1)), deepest.depth, deepest.dense, start)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ from cnndemo.explain import ModelCache
 from cnndemo.serving import ServingLimits
 from cnndemo.zoo import Zoo
 
-from . import architecture, compare, explore, learn, train, trust
+from . import architecture, compare, explore, insight, learn, train, trust
 from .context import AppContext
 from .common import DEFAULT_MODEL  # noqa: F401  (the model the app opens on; tests read it here)
 
 MAX_FILE_SIZE = "20mb"
-TABS = (explore, trust, compare, learn, train, architecture)  # the tabs in the order they show
+TABS = (explore, trust, compare, learn, insight, train, architecture)  # the tabs in the order they show
 INTRO = ("# cnndemo - look inside a CNN\nUpload a photo (or pick an example, or draw a digit), "
          "choose an architecture, and see what it predicts, what each layer sees and where it looked.")
 

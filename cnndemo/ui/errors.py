@@ -81,10 +81,11 @@ def run_guarded(endpoint: str, fn, args: tuple, kwargs: dict, deadline: Deadline
             raise to_user_error(err, timer, cache) from None
 
 
-def errors_in_progress(endpoint: str, n_outputs: int, *, model_arg: int | None = None):
+def errors_in_progress(endpoint: str, n_outputs: int, *, model_arg: int | None = None,
+                       prefix: str = "**Not trained:** "):
     """For a generator event whose first output is a progress line: every yield passes through, and a refused or
-    failed run says so there, in one message, while every other output keeps what it showed (gr.skip) instead
-    of turning to "Error"."""
+    failed run says so there, in one message after prefix, while every other output keeps what it showed (gr.skip)
+    instead of turning to "Error"."""
     def decorate(fn):
         @functools.wraps(fn)  # keeps the signature and type hints Gradio reads (gr.Request)
         def wrapped(*args, **kwargs):
@@ -93,7 +94,7 @@ def errors_in_progress(endpoint: str, n_outputs: int, *, model_arg: int | None =
                     yield from fn(*args, **kwargs)
                 except Exception as err:  # noqa: BLE001 - every failure becomes a sentence for the user
                     message = to_user_error(err, timer, None).message
-                    yield (f"**Not trained:** {message}", *[gr.skip()] * (n_outputs - 1))
+                    yield (f"{prefix}{message}", *[gr.skip()] * (n_outputs - 1))
         return wrapped
     return decorate
 

@@ -21,7 +21,7 @@ from cnndemo.explain import get_method, method_choices
 from cnndemo.explain.picture import colorbar
 from cnndemo.explain.picture import model_view as enlarged_input
 from cnndemo.explain.render import tensor_display
-from cnndemo.explain.trustviews import faithfulness_figure
+from cnndemo.explain.trustviews import curves_title, faithfulness_figure
 from cnndemo.learn.layers import layer_choices
 from cnndemo.models import list_models
 from cnndemo.outputs import image_file
@@ -85,7 +85,7 @@ def caption_of(view, name: str, trained: bool) -> str:
     if not trained:
         return (f"{method.label} of **untrained** {name}{layer}: random weights, so this map explains nothing "
                 "(the model knows no class yet).")
-    scale = ("same scale as the top-1 class" if view.shared_scale else "scaled to its own strongest value")
+    scale = view.top_text()  # what the colour bar's top value is
     return f"{method.label} for **{view.target_name}** (p = {view.probability:.3f}){layer}; {scale}."
 
 
@@ -96,7 +96,7 @@ def attribute(ctx: AppContext, image, name: str, method: str, layer: str, target
     picture = decoded(image)
     settings = explain_settings(method, target, layer, smooth, opacity)
     view = ctx.cache.get(name).attribute(picture, settings, same_scale=bool(same_scale))
-    unit = f"{method_label(view.method)} value" + (" (top-1 class sets the top)" if view.shared_scale else "")
+    unit = f"{method_label(view.method)} value; top = {view.top_meaning()}"  # what the bar's top value is
     heat, plain = heat_files(ctx, picture, name, [view], opacity, before=True)
     return (heat, plain), image_file(colorbar(view.colormap, view.scale, unit)), \
         caption_of(view, name, ctx.zoo.state(name).trained)
@@ -110,8 +110,8 @@ def faithfulness(ctx: AppContext, image, name: str, method: str = "gradcam", tar
     view, result = ctx.cache.get(name).faithfulness(need_image(image), settings)
     label = method_label(view.method)
     caveat = "" if ctx.zoo.state(name).trained else "  \nUntrained model: these scores say little."
-    return faithfulness_figure(result, f"{label}, {view.target_name}"), f"**How faithful** ({label}): " + \
-        result.caption() + caveat
+    title = curves_title(label, view.target_name, ctx.zoo.state(name).trained)  # untrained: no class named
+    return faithfulness_figure(result, title), f"**How faithful** ({label}): " + result.caption() + caveat
 
 
 @guarded("model_changed", model_arg=1, timed=False)  # no time limit: a first use may download weights

@@ -11,7 +11,7 @@ from cnndemo import BadInputError
 from cnndemo.explain import get_method, method_choices, methods
 from cnndemo.explain.faithfulness import READING
 from cnndemo.explain.sanity import WHY_CONVINCING
-from cnndemo.explain.trustviews import RANK_COLUMNS, RANK_WIDTHS, rank_row, strip
+from cnndemo.explain.trustviews import RANK_COLUMNS, RANK_WIDTHS, chance_text, columns_text, rank_row, strip
 from cnndemo.outputs import image_file
 
 from .common import (DEFAULT_MODEL, class_choices, decoded, explain_settings, heat_files, knows_sentence,
@@ -66,9 +66,10 @@ def rank_methods(ctx: AppContext, image, name: str, target: str = "", include_sl
                           explain_settings("gradcam", target))
     table = [rank_row(get_method(m).label, get_method(m).summary, r, s) for m, r, s in rows]
     first = rows[0][1]
+    chance = explainer.chance(image, explain_settings("gradcam", str(first.target)))  # the level to read against
     note = (f"{len(rows)} methods scored for **{explainer.class_name(first.target)}** in {name} "
             f"({sum(s for *_, s in rows):.1f} s in all; maps already made for this picture are reused). "
-            f"Sorted by insertion area minus deletion area. {READING}")
+            f"Sorted by insertion area minus deletion area. {READING} " + chance_text(chance))
     return pd.DataFrame(table, columns=RANK_COLUMNS), note + ("" if ctx.zoo.state(name).trained else UNTRAINED)
 
 
@@ -124,6 +125,7 @@ def _ranking() -> dict:
     note = gr.Markdown(label="Ranking note", elem_id="trust-rank-note")
     table = gr.Dataframe(label="Methods ranked", show_label=False, interactive=False, wrap=True,
                          elem_id="trust-ranking", column_widths=RANK_WIDTHS, max_height=900)  # every quick method without scrolling
+    gr.Markdown(columns_text(), label="What the columns mean", elem_id="trust-rank-columns")
     return {"include_slower": include_slower, "score": score, "rank_note": note, "table": table}
 
 

@@ -117,6 +117,11 @@ class Attribution(ModelGuard):
         return None if heatmap is None else (heatmap, float("nan"))
 
     @classmethod
+    def unavailable(cls, model: nn.Module) -> str | None:
+        """Why this method is not offered for model (one sentence), or None: it computes what its name says there."""
+        return None
+
+    @classmethod
     def resolve(cls, given: Mapping[str, Any]) -> dict[str, Value]:
         """This method's options: the given ones checked, the others at their defaults (other methods' ignored)."""
         return {o.name: o.check(given[o.name]) if o.name in given else o.default for o in cls.options}

@@ -1,21 +1,19 @@
 """Attribution methods run through captum on demand, each one self-describing class in the registry."""
 from __future__ import annotations
 
-import functools
-import warnings
-from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 import torch.nn as nn
-from captum.attr import (DeepLift, GuidedBackprop, GuidedGradCam, InputXGradient, IntegratedGradients,
-                         LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion, Saliency)
+from captum.attr import (DeepLift, GuidedBackprop, InputXGradient, IntegratedGradients, LayerAttribution,
+                         LayerGradCam, NoiseTunnel, Occlusion, Saliency)
 from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR  # the module types DeepLift has a rule for
 
 from cnndemo.errors import BadInputError
 
-from ..guard import layer_module
+from ..guard import LogitsOnly, ModelGuard, layer_module
+from .activations import UntraceableError, ruled_twin, unruled
 from .base import Attribution, Option, register_method, to_heat
 
 BASELINES = ("zeros", "mean", "black")
@@ -50,25 +48,79 @@ class GradCam(Attribution):
 
     def attribute(self, x: torch.Tensor, target: int, options: Mapping[str, Any]) -> torch.Tensor:
         """relu(Grad-CAM) at the CAM layer, bilinearly upsampled to x's size."""
-        layer = layer_module(self.model, self.cam_layer)
-        cam = LayerGradCam(self.forward_module(), layer).attribute(x, target=target, relu_attributions=True)
-        return LayerAttribution.interpolate(spatial(cam, self), tuple(x.shape[2:]), interpolate_mode="bilinear")
+        return gradcam(self, x, target)
+
+
+def gradcam(method: Attribution, x: torch.Tensor, target: int) -> torch.Tensor:
+    """captum's relu(Grad-CAM) at method's CAM layer of its model, bilinearly upsampled to x's size."""
+    layer = layer_module(method.model, method.cam_layer)
+    cam = LayerGradCam(method.forward_module(), layer).attribute(x, target=target, relu_attributions=True)
+    return LayerAttribution.interpolate(spatial(cam, method), tuple(x.shape[2:]), interpolate_mode="bilinear")
+
+
+class RuleBased(Attribution):
+    """A method whose rule acts at activation modules (guided backprop, DeepLift): it runs on the model's ruled twin
+    (see activations.py), and refuses a model with an activation its rule does not cover instead of quietly
+    computing the plain gradient there."""
+
+    @staticmethod
+    def ruled(module: nn.Module) -> bool:
+        """Whether this method's rule covers an activation module."""
+        raise NotImplementedError
+
+    @classmethod
+    def unavailable(cls, model: nn.Module) -> str | None:
+        """Why this method is not offered for model (a sentence), or None when its rule sees every activation."""
+        with ModelGuard(model):  # traced in eval mode, as every explain call runs it
+            return cls._refusal(model)[1]
+
+    @classmethod
+    def _refusal(cls, model: nn.Module) -> tuple[nn.Module | None, str | None]:
+        """(the ruled twin, None), or (None, the sentence saying why this method cannot run on model)."""
+        try:
+            twin = ruled_twin(model)
+        except UntraceableError as err:
+            return None, (f"{cls.label} needs to see every activation of the model to apply its rule there, and "
+                          f"torch.fx cannot trace this model's forward ({err}), so it is not offered for it.")
+        missing = unruled(twin, cls.ruled)
+        if missing:
+            return None, (f"{cls.label} has no rule for {', '.join(dict.fromkeys(missing))} in this model: its map "
+                          "would be the plain gradient there, so it is not offered for it.")
+        return twin, None
+
+    def twin(self) -> nn.Module:
+        """The ruled twin as captum should see it (class scores out); BadInputError saying why when it cannot be."""
+        twin, why = self._refusal(self.model)
+        if twin is None:
+            raise BadInputError(why)
+        return LogitsOnly(twin)
+
+
+class Guided(RuleBased):
+    """Methods built on guided backpropagation: the positive-gradient rule at every ReLU-type activation."""
+
+    @staticmethod
+    def ruled(module: nn.Module) -> bool:
+        """Guided backprop's rule is defined for ReLUs (ReLU6 included, as CappedReLU in the twin)."""
+        return isinstance(module, nn.ReLU)
+
+    def guided(self, x: torch.Tensor, target: int) -> torch.Tensor:
+        """Guided backpropagation of x for class target, on the ruled twin."""
+        return GuidedBackprop(self.twin()).attribute(x, target=target)
 
 
 @register_method
-class GuidedGradCamMethod(Attribution):
-    """Captum's GuidedGradCam: guided backprop (nn.ReLU modules) times upsampled Grad-CAM."""
+class GuidedGradCamMethod(Guided):
+    """Guided Grad-CAM (Selvaraju et al. 2017): guided backprop times the upsampled Grad-CAM, as captum's
+    GuidedGradCam computes it, with the guided part on the ruled twin and Grad-CAM on the model itself (the CAM
+    layer may be a container, which the flat twin does not call)."""
 
     name, label, uses_layer = "guided_gradcam", "Guided Grad-CAM", True
     summary = "Guided backpropagation (only positive gradients pass each ReLU) times the upsampled Grad-CAM."
 
     def attribute(self, x: torch.Tensor, target: int, options: Mapping[str, Any]) -> torch.Tensor:
         """Guided Grad-CAM of x for class target."""
-        layer = layer_module(self.model, self.cam_layer)
-        method = GuidedGradCam(self.forward_module(), layer)
-        with warnings.catch_warnings():  # captum warns, then returns an empty tensor, for a layer without a map
-            warnings.simplefilter("ignore", UserWarning)
-            return spatial(method.attribute(x, target=target, interpolate_mode="bilinear"), self)
+        return self.guided(x, target) * gradcam(self, x, target)
 
 
 @register_method
@@ -139,65 +191,36 @@ class InputXGradientMethod(Attribution):
 
 
 @register_method
-class DeepLiftMethod(Attribution):
-    """Captum's DeepLift (Shrikumar et al. 2017), rescale rule, from the same baselines as Integrated Gradients."""
+class DeepLiftMethod(RuleBased):
+    """Captum's DeepLift (Shrikumar et al. 2017), rescale rule, from the same baselines as Integrated Gradients,
+    on the ruled twin: every activation and max-pool call gets its own rule, and the attributions add up to the
+    change of the class score from the baseline."""
 
     name, label = "deeplift", "DeepLift"
     summary = "Splits the score's change from a baseline picture back to the pixels, layer by layer (rescale rule)."
     options = (BASELINE,)
 
+    @staticmethod
+    def ruled(module: nn.Module) -> bool:
+        """captum's DeepLift has a rule for exactly the module types of its table (the twin's two added to it)."""
+        return type(module) in SUPPORTED_NON_LINEAR
+
     def attribute(self, x: torch.Tensor, target: int, options: Mapping[str, Any]) -> torch.Tensor:
         """DeepLift attributions of x for class target relative to the chosen baseline."""
         base = baseline(x, options["ig_baseline"], self.mean, self.std)
-        with reuse_hidden(self.model, x):
-            return DeepLift(self.forward_module()).attribute(x, baselines=base, target=target)
+        return DeepLift(self.twin()).attribute(x, baselines=base, target=target)
 
 
 @register_method
-class GuidedBackpropMethod(Attribution):
-    """Captum's GuidedBackprop (Springenberg et al. 2015), which overrides the gradients of nn.ReLU modules."""
+class GuidedBackpropMethod(Guided):
+    """Captum's GuidedBackprop (Springenberg et al. 2015) on the ruled twin, so ReLU6 and functional relus count."""
 
     name, label = "guided_backprop", "Guided Backprop"
     summary = "The input gradient with only positive gradients let back through each ReLU: sharp edges, any class."
 
     def attribute(self, x: torch.Tensor, target: int, options: Mapping[str, Any]) -> torch.Tensor:
         """Guided backpropagation of x for class target."""
-        return GuidedBackprop(self.forward_module()).attribute(x, target=target)
-
-
-@contextmanager
-def reuse_hidden(model: nn.Module, x: torch.Tensor) -> Iterator[None]:
-    """Inside, DeepLift skips its rule for a nonlinearity module the forward calls twice (one MaxPool2d after both
-    convs): captum needs one module per use, and the gradient then passes as through a functional op (F.relu)."""
-    reused = [m for m in reused_modules(model, x) if type(m) in SUPPORTED_NON_LINEAR]
-    classes = [type(m) for m in reused]
-    for module, cls in zip(reused, classes):
-        module.__class__ = _unruled(cls)  # captum matches exact types, so a subclass is left alone
-    try:
-        yield
-    finally:
-        for module, cls in zip(reused, classes):
-            module.__class__ = cls
-
-
-def reused_modules(model: nn.Module, x: torch.Tensor) -> list[nn.Module]:
-    """Leaf modules that one forward of x calls more than once (counted with hooks removed right after)."""
-    calls: dict[nn.Module, int] = {}
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-    handles = [m.register_forward_pre_hook(lambda m, _: calls.__setitem__(m, calls.get(m, 0) + 1)) for m in leaves]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [m for m, n in calls.items() if n > 1]
-
-
-@functools.cache
-def _unruled(cls: type) -> type:
-    """A subclass of cls that DeepLift's exact-type lookup does not match."""
-    return type(f"Reused{cls.__name__}", (cls,), {"__module__": __name__})
+        return self.guided(x, target)
 
 
 def smoothed(method: Any, x: torch.Tensor, options: Mapping[str, Any], batch: int, **kwargs) -> torch.Tensor:
