@@ -21,7 +21,7 @@ from cnndemo.insight import examples as ex  # noqa: E402
 from cnndemo.insight import featurespace as fs  # noqa: E402
 from cnndemo.insight.display import TILE, enlarged, example_tile  # noqa: E402
 from cnndemo.insight.visualize import Objective, Visualization  # noqa: E402
-from cnndemo.models.spec import Readiness  # noqa: E402
+from cnndemo.models.weights import Readiness  # noqa: E402
 from cnndemo.serving import ServingLimits  # noqa: E402
 from cnndemo.ui import insight  # noqa: E402
 from cnndemo.ui.context import AppContext  # noqa: E402

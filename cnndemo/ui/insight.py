@@ -32,7 +32,7 @@ from cnndemo.insight import fool as attacks
 from cnndemo.insight.display import enlarged, example_tile
 from cnndemo.insight.visualize import (DEFAULT_STEPS, MAX_STEPS, MAX_UNITS, MIN_STEPS, Objective, Visualization,
                                        VisualizeSettings, VizCancelled, VizDone, VizProgress, visualize)
-from cnndemo.models.spec import Readiness
+from cnndemo.models.weights import Readiness
 from cnndemo.outputs import image_file, named_file
 
 from .common import DEFAULT_MODEL, decoded, heat_files, knows_sentence, loading_progress
