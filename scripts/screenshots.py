@@ -212,7 +212,7 @@ LEARN_BLOCKS = {"learn-block.png": ("resnet18_cifar", "residual block"),
 def learn(page, out: Path) -> None:
     """learn-block.png (a ResNet residual block) and learn-inception.png (a GoogLeNet Inception module): the
     Learn tab's diagram with the block opened, its text and its branches' channel maps on Explore's photo."""
-    page.get_by_role("tab", name="Learn").click()
+    page.get_by_role("tab", name="Learn", exact=True).click()
     for file, (model, kind) in LEARN_BLOCKS.items():
         pick_in(page, "#learn-model", model)  # Learn's own picker (it follows Explore's)
         page.get_by_role("button", name="Learn on this image").click()
