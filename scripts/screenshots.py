@@ -1,12 +1,13 @@
 """Screenshots of the tabs at projector size (1280 x 720), taken in headless Chromium against the running app.
 
-python scripts/screenshots.py [--out docs/screens] [--chromium /usr/bin/chromium] [--train] [--only trust|train|insight]
+python scripts/screenshots.py [--out docs/screens] [--chromium /usr/bin/chromium] [--train] [--only TAB]
 
 explore.png: a photo uploaded and explained by the default model; explore-cifar.png: the same photo through a
 CIFAR-10 model (what it knows, what it sees); trust.png (the whole Trust tab: side by side, ranked, sanity check);
-compare.png; architecture.png; insight-*.png (the What-it-learnt tab, one screen per view); with --train also
+compare.png (the crop and what each model sees); architecture.png; learn-block.png and learn-inception.png (a
+residual block, an Inception module); insight-*.png (the What-it-learnt tab, one screen per view); with --train also
 train.png (the class builder: three classes of photos, a run on frozen features and its mistakes view).
---only trust / train / insight: shoot that tab only.
+--only trust / train / insight / compare / learn: shoot that tab only.
 """
 from __future__ import annotations
 
@@ -192,30 +193,53 @@ def shoot_section(page, heading: str, path: Path) -> None:
     page.screenshot(path=path)
 
 
+def compare(page, out: Path) -> None:
+    """compare.png: Explore's photo with the crop the 32x32 models get, each model's Grad-CAM and answer, and what
+    each model sees (the whole tab, top to bottom)."""
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("button", name="Compare").click()
+    page.locator("#compare-seen img").first.wait_for(timeout=300_000)
+    page.wait_for_function("() => !document.body.innerText.includes('processing |')", timeout=300_000)
+    page.wait_for_timeout(1500)
+    page.mouse.move(0, 0)  # no tile highlighted by the pointer
+    page.screenshot(path=out / "compare.png", full_page=True)
+
+
+LEARN_BLOCKS = {"learn-block.png": ("resnet18_cifar", "residual block"),
+                "learn-inception.png": ("googlenet_cifar", "Inception module")}
+
+
+def learn(page, out: Path) -> None:
+    """learn-block.png (a ResNet residual block) and learn-inception.png (a GoogLeNet Inception module): the
+    Learn tab's diagram with the block opened, its text and its branches' channel maps on Explore's photo."""
+    page.get_by_role("tab", name="Learn", exact=True).click()
+    for file, (model, kind) in LEARN_BLOCKS.items():
+        pick_in(page, "#learn-model", model)  # Learn's own picker (it follows Explore's)
+        page.get_by_role("button", name="Learn on this image").click()
+        page.get_by_text(f"is a {kind}").first.wait_for(timeout=300_000)
+        page.locator("#learn-block-maps img").first.wait_for(timeout=300_000)
+        shoot_section(page, "#learn-diagram", out / file)
+
+
 def shoot(page, out: Path, with_train: bool, only: str = "") -> None:
     """Every screenshot (or only one tab's), in one browser session."""
     upload_and_explain(page, photo_file())
     if only == "trust":
         return trust(page, out)
-    if only == "insight":
-        return insight(page, out)
+    if only in ("insight", "compare", "learn"):
+        return {"insight": insight, "compare": compare, "learn": learn}[only](page, out)
     page.screenshot(path=out / "explore.png")
     trust(page, out)
     page.get_by_role("tab", name="Explore").click()
     pick_model(page, CIFAR_MODEL)
     explain(page)
     page.screenshot(path=out / "explore-cifar.png")
-    page.get_by_role("tab", name="Compare").click()
-    page.get_by_role("button", name="Compare").click()
-    page.locator("#compare-gallery img").first.wait_for(timeout=300_000)
-    page.wait_for_timeout(1500)
-    page.mouse.move(0, 0)  # no tile highlighted by the pointer
-    page.evaluate("() => document.querySelector('#compare-gallery').scrollIntoView({block: 'start'})")
-    page.screenshot(path=out / "compare.png")
+    compare(page, out)
     page.get_by_role("tab", name="Architecture").click()
     page.get_by_text("multiply-adds").first.wait_for(timeout=120_000)
     page.screenshot(path=out / "architecture.png")
     insight(page, out)
+    learn(page, out)
     if with_train:
         shoot_train(page, out)
 
@@ -232,7 +256,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/screens")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--train", action="store_true", help="also build a class set, train, shoot the Train tab")
-    parser.add_argument("--only", choices=["trust", "train", "insight"], default="", help="shoot only this tab")
+    parser.add_argument("--only", choices=["trust", "train", "insight", "compare", "learn"], default="", help="shoot only this tab")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -248,8 +272,10 @@ def main() -> None:
     finally:
         demo.close()
     views = tuple(f"insight-{v}" for v in ("visualize", "examples", "space", "fool"))
-    names = ("explore", "explore-cifar", "trust", "compare", "architecture", *views)
-    for name in {"train": (), "trust": ("trust",), "insight": views}.get(args.only, names):
+    learnt = tuple(f.removesuffix(".png") for f in LEARN_BLOCKS)
+    names = ("explore", "explore-cifar", "trust", "compare", "architecture", *views, *learnt)
+    only = {"train": (), "trust": ("trust",), "insight": views, "compare": ("compare",), "learn": learnt}
+    for name in only.get(args.only, names):
         shrink(out / f"{name}.png")
     print("\n".join(str(p) for p in sorted(out.glob("*.png"))))
 

@@ -192,7 +192,7 @@ def _image_column(ctx: AppContext) -> dict:
                                   brush=gr.Brush(colors=["#ffffff"], default_size=18),
                                   value={"background": np.zeros((280, 280, 3), np.uint8), "layers": [],
                                          "composite": None},
-                                  canvas_size=(280, 280))
+                                  canvas_size=(280, 280), elem_id="explore-sketch")
     return {"image": image, "sketch": sketch, "source": gr.State("image"), "seen_row": seen_row, "seen": seen,
             "seen_note": seen_note}
 

@@ -241,7 +241,8 @@ def tell_story():
 def _inputs(ctx: AppContext) -> dict:
     """The model picker (following Explore's) and the image (Explore's, or one uploaded here)."""
     with gr.Row():
-        model = gr.Dropdown(ctx.zoo.choices(), value=ctx.inputs.model.value, label="Architecture", scale=2)
+        model = gr.Dropdown(ctx.zoo.choices(), value=ctx.inputs.model.value, label="Architecture", scale=2,
+                            elem_id="learn-model")
         image = SafeImage(label="Image (Explore's, or upload one here)", type="filepath", image_mode=None,
                           sources=["upload", "clipboard"], height=170, scale=1,
                           elem_id="learn-image")
