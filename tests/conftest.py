@@ -9,6 +9,7 @@ import shutil
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnndemo.data.builtin import data_root
@@ -304,3 +305,22 @@ def trained():
         assert zoo.state(name).trained, f"{name} has no trained weights here: {zoo.state(name).status}"
         return model, info
     return load
+
+
+def channel_responses(model, info, layer: str, channels: tuple[int, ...], pictures) -> np.ndarray:
+    """[channel i, picture j]: channel i's mean activation on picture j, read by a plain hook on the model as
+    handed over, each picture fed through cnndemo.images like any picture."""
+    import torch
+    from PIL import Image
+
+    from cnndemo.explain.guard import layer_module
+    from cnndemo.images import seen_tensor
+
+    seen = {}
+    handle = layer_module(model, layer).register_forward_hook(lambda m, i, out: seen.setdefault("out", out))
+    try:
+        with torch.no_grad():
+            model(torch.cat([seen_tensor(Image.fromarray(p), info) for p in pictures]))
+    finally:
+        handle.remove()
+    return seen["out"][:, list(channels)].mean(dim=(2, 3)).T.numpy()

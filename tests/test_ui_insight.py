@@ -8,15 +8,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 gr = pytest.importorskip("gradio")
 
 from cnndemo import BadInputError  # noqa: E402
 from cnndemo.data import ClassSet  # noqa: E402
-from cnndemo.explain.guard import layer_module  # noqa: E402
-from cnndemo.images import open_image, seen_tensor  # noqa: E402
+from cnndemo.images import open_image  # noqa: E402
 from cnndemo.insight import examples as ex  # noqa: E402
 from cnndemo.insight import featurespace as fs  # noqa: E402
 from cnndemo.insight.display import TILE, enlarged, example_tile  # noqa: E402
@@ -25,6 +23,7 @@ from cnndemo.models import Readiness  # noqa: E402
 from cnndemo.serving import ServingLimits  # noqa: E402
 from cnndemo.ui import insight  # noqa: E402
 from cnndemo.ui.context import AppContext  # noqa: E402
+from conftest import channel_responses  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU:UserWarning")
 DIGITS, CIFAR = "lenet5_mnist", "resnet18_cifar"  # small and trained: every view answers in seconds
@@ -64,18 +63,6 @@ def run(ctx: AppContext, handler, *args):
 def stream(ctx: AppContext, *args, session: str = "s") -> list[tuple]:
     """Every output /visualize_channels streams for one request."""
     return list(ctx.bind(insight.visualize_channels)(*args, request=request(session), progress=NoBar()))
-
-
-def mean_activations(model, info, layer: str, channels, pictures) -> np.ndarray:
-    """[channel i, picture j]: each channel's mean activation on each picture, by a plain hook on the model."""
-    seen = {}
-    handle = layer_module(model, layer).register_forward_hook(lambda m, i, out: seen.setdefault("out", out))
-    try:
-        with torch.no_grad():
-            model(torch.cat([seen_tensor(Image.fromarray(p), info) for p in pictures]))
-    finally:
-        handle.remove()
-    return seen["out"][:, list(channels)].mean(dim=(2, 3)).T.numpy()
 
 
 # ---------- what is offered ----------
@@ -134,7 +121,7 @@ def test_visualise_streams_pictures_then_numbers_the_model_gives(ctx, trained):
     assert len(previews) >= 4 and all(p[0].startswith("Step") and len(p[1]) == 4 for p in previews)
     assert status == "Done: 4 pictures." and isinstance(viz, Visualization) and viz.units == (0, 1, 2, 3)
     model, info = trained(DIGITS)
-    measured = mean_activations(model, info, "cn2", viz.units, viz.pictures)
+    measured = channel_responses(model, info, "cn2", viz.units, viz.pictures)
     for i, (path, label) in enumerate(tiles):
         own, other = (float(v) for v in re.findall(r"-?[\d.]+(?:e-?\d+)?", label.split(": ", 1)[1]))
         assert own == pytest.approx(measured[i, i], rel=6e-3, abs=1e-3)  # shown to 3 significant digits

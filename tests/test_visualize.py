@@ -11,24 +11,12 @@ from PIL import Image
 
 from cnndemo.errors import BadInputError
 from cnndemo.explain import Explainer, hooks_left
-from cnndemo.explain.guard import layer_module
 from cnndemo.images import seen_tensor
 from cnndemo.insight.visualize import (COLOR_SQRT, MAX_STEPS, MAX_UNITS, PREVIEWS, Objective, VisualizationCache,
                                        VisualizeSettings, VizCancelled, VizDone, VizProgress, channel_counts,
                                        frequency_scale, lean_copy, run_visualization, visualize)
 
-
-def responses(model: torch.nn.Module, info, layer: str, channels: tuple[int, ...], pictures) -> np.ndarray:
-    """[channel i, picture j]: channel i's mean activation on picture j, read by a plain hook on the model as
-    handed over, each picture fed through cnndemo.images like any picture."""
-    seen = {}
-    handle = layer_module(model, layer).register_forward_hook(lambda m, i, out: seen.setdefault("out", out))
-    try:
-        with torch.no_grad():
-            model(torch.cat([seen_tensor(Image.fromarray(p), info) for p in pictures]))
-    finally:
-        handle.remove()
-    return seen["out"][:, list(channels)].mean(dim=(2, 3)).T.numpy()
+from conftest import channel_responses
 
 
 def own_wins(r: np.ndarray) -> float:
@@ -45,7 +33,7 @@ def test_each_channel_answers_its_own_picture_most(trained):
     channels = tuple(range(0, 60, 6))
     result = run_visualization(Explainer(model, info), VisualizeSettings(layer="layer2", units=channels),
                                cache=VisualizationCache())
-    r = responses(model, info, "layer2", channels, result.pictures)
+    r = channel_responses(model, info, "layer2", channels, result.pictures)
     wins = own_wins(r)
     print(f"own picture wins for {wins:.0%} of channels; own / best other:",
           np.round(np.diag(r), 2), np.round(np.where(np.eye(len(r), dtype=bool), -np.inf, r).max(axis=1), 2))
