@@ -39,6 +39,7 @@ from .common import DEFAULT_MODEL, decoded, heat_files, knows_sentence, loading_
 from .context import AppContext, guarded
 from .errors import errors_in_progress
 from .learn import shapes_of
+from .train import data_used
 
 TAB = "What it learnt"
 NO_IMAGE = "This view uses the Explore tab's image: upload a photo, pick an example or draw a digit there first."
@@ -578,6 +579,7 @@ def _wire(ctx: AppContext, ui: SimpleNamespace) -> None:
           api_visibility="private", queue=False)
     ui.layer.change(ctx.bind(layer_channels), [ui.model, ui.layer], ui.channel, api_visibility="private",
                     queue=False)
+    ui.archive.change(data_used, ui.archive, ui.dataset, api_visibility="private", queue=False)  # an archive wins
     long = {"concurrency_id": "insight", "concurrency_limit": ctx.limits.explain_concurrency}
     ui.run.click(ctx.bind(visualize_channels), [ui.model, ui.layer, ui.channels, ui.steps, ui.objective],
                  [ui.viz_status, ui.gallery, ui.viz_caption, ui.last], api_name="visualize_channels",
