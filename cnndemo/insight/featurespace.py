@@ -119,7 +119,7 @@ def feature_space(model: nn.Module, info: ModelInfo, source: Source, settings: S
 
 
 def penultimate(model: nn.Module, info: ModelInfo, images: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
-    """(N, D) what the model's head reads for each uint8 picture (N, C, h, w), resized as the pass feeds it."""
+    """(N, D) what the model's head reads for each uint8 picture (N, C, h, w), resized to the model's input."""
     from cnndemo.train.features import head_inputs  # the project's frozen-feature code
 
     model = private_copy(model)  # the served model may be running other students' requests meanwhile
