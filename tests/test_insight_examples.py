@@ -106,14 +106,15 @@ def test_browsing_reads_the_pass_and_never_runs_the_model():
     try:
         again = dataset_examples(model, info, "layer1", "shapes", settings, kept=kept_passes)
         views = [channel_examples(again, c) for c in range(again.channels)]
+        assert again is first and not calls and kept_passes.builds == 1
+        assert all(len(v.examples) == 4 for v in views) and "layer1" in views[0].caption
+        assert examples_figure(views[0]).axes  # draws
+        with torch.no_grad():  # new weights: another pass, not the old one
+            next(model.parameters()).add_(1.0)
+        assert dataset_examples(model, info, "layer1", "shapes", settings, kept=kept_passes) is not first
+        assert not calls  # the pass ran on a private copy: the served model's hooks (another request's) never fired
     finally:
         handle.remove()
-    assert again is first and not calls and kept_passes.builds == 1
-    assert all(len(v.examples) == 4 for v in views) and "layer1" in views[0].caption
-    assert examples_figure(views[0]).axes  # draws
-    with torch.no_grad():  # new weights: another pass, not the old one
-        next(model.parameters()).add_(1.0)
-    assert dataset_examples(model, info, "layer1", "shapes", settings, kept=kept_passes) is not first
 
 
 def test_each_kind_of_data_set(tmp_path):

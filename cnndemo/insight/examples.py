@@ -24,7 +24,7 @@ from cnndemo.explain.guard import ModelGuard, layer_module
 from cnndemo.learn import Field, shape_model, trace
 from cnndemo.models import ModelInfo
 
-from .kept import Kept, first_tensor, weights_key
+from .kept import Kept, first_tensor, private_copy, weights_key
 from .pictures import Pictures, Source, load_pictures, source_key
 
 Progress = Callable[[int, int], None]  # (pictures done, pictures in all)
@@ -178,6 +178,7 @@ def record(model: nn.Module, info: ModelInfo, maps: LayerMaps, pictures: Picture
     """One pass over the pictures, keeping every channel's top-k (the model is left as it was found)."""
     start, data = time.perf_counter(), pictures.data
     top, spec = _TopK(settings.k), BatchSpec(info.input_size, info.mean, info.std)
+    model = private_copy(model)  # the served model may be running other students' requests meanwhile
     module = layer_module(model, maps.layer)
     with ModelGuard(model) as guard, torch.inference_mode():
         guard.hook(module, top.hook)

@@ -36,7 +36,7 @@ from cnndemo.explain.guard import ModelGuard, layer_module
 from cnndemo.images import ImageSource, model_input_image, open_image, seen_display
 from cnndemo.models import ModelInfo
 
-from .kept import Kept, weights_key
+from .kept import Kept, private_copy, weights_key
 from .pictures import Source, load_pictures, source_key
 
 
@@ -119,9 +119,10 @@ def feature_space(model: nn.Module, info: ModelInfo, source: Source, settings: S
 
 
 def penultimate(model: nn.Module, info: ModelInfo, images: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
-    """(N, D) what the model's head reads for each uint8 picture (N, C, h, w), resized as the pass feeds it."""
+    """(N, D) what the model's head reads for each uint8 picture (N, C, h, w), resized to the model's input."""
     from cnndemo.train.features import head_inputs  # the project's frozen-feature code
 
+    model = private_copy(model)  # the served model may be running other students' requests meanwhile
     head = layer_module(model, info.head_layer)
     spec = BatchSpec(info.input_size, info.mean, info.std)
     with ModelGuard(model):

@@ -2,6 +2,7 @@
 key even when several students ask at the same moment, and a cheap key for a model's weights."""
 from __future__ import annotations
 
+import copy
 import threading
 import weakref
 from collections import OrderedDict
@@ -9,6 +10,8 @@ from typing import Callable, Generic, Hashable, TypeVar
 
 import torch
 import torch.nn as nn
+
+from cnndemo.explain.guard import HOOK_DICTS
 
 T = TypeVar("T")
 
@@ -83,3 +86,13 @@ def first_tensor(value: object) -> torch.Tensor | None:
     if isinstance(value, (tuple, list)):
         return next((t for t in value if isinstance(t, torch.Tensor)), None)
     return None
+
+
+def private_copy(model: nn.Module) -> nn.Module:
+    """A copy of a shared model for one long pass, without the hooks other requests may have on it right now:
+    the pass's hooks never fire in another student's forward, and theirs never in the pass."""
+    twin = copy.deepcopy(model)
+    for module in twin.modules():
+        for name in HOOK_DICTS:
+            getattr(module, name, {}).clear()
+    return twin
