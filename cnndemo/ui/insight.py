@@ -471,7 +471,7 @@ def _top(ctx: AppContext) -> dict:
         with gr.Column(scale=2):
             model = gr.Dropdown(trained_choices(ctx), value=DEFAULT_MODEL, label="Model (trained ones only)",
                                 elem_id="insight-model")
-            knows = gr.Markdown()
+            knows = gr.Markdown(label="What the model knows")
         with gr.Column(scale=2):
             dataset = gr.Dropdown(dataset_choices(), value="shapes", label="Pictures to look through (views 2, 3)")
             archive = gr.File(label="...or your own zip / tar.gz of class folders", file_types=[".zip", ".gz", ".tgz"],
@@ -494,11 +494,11 @@ def _visualize() -> dict:
             with gr.Row():
                 run = gr.Button("Visualise", variant="primary", elem_id="insight-visualize")
                 stop = gr.Button("Stop")
-            status = gr.Markdown(elem_id="insight-viz-status")
+            status = gr.Markdown(label="Status", elem_id="insight-viz-status")
         with gr.Column(scale=3):
             gallery = gr.Gallery(label="The picture each one looks for", columns=4, object_fit="contain",
                                  height="auto", elem_id="insight-gallery")
-            caption = gr.Markdown(elem_id="insight-viz-caption")
+            caption = gr.Markdown(label="Caption", elem_id="insight-viz-caption")
     return {"layer": layer, "objective": objective, "channels": channels, "steps": steps, "run": run, "stop": stop,
             "viz_status": status, "gallery": gallery, "viz_caption": caption, "last": gr.State(None)}
 
@@ -513,11 +513,11 @@ def _examples() -> dict:
         with gr.Column(scale=1, min_width=260):
             picture = gr.Image(label="What it looks for", interactive=False, type="filepath", height=260,
                                buttons=[], elem_id="insight-channel-picture")
-            picture_caption = gr.Markdown()
+            picture_caption = gr.Markdown(label="Picture caption")
         with gr.Column(scale=3):
             examples = gr.Gallery(label="Its favourite pictures (inside the red box: the patch it sees)", columns=4,
                                   object_fit="contain", height="100%", elem_id="insight-examples")
-            caption = gr.Markdown(elem_id="insight-examples-caption")
+            caption = gr.Markdown(label="Caption", elem_id="insight-examples-caption")
     return {"channel": channel, "find": find, "channel_picture": picture, "channel_caption": picture_caption,
             "examples": examples, "examples_caption": caption}
 
@@ -529,12 +529,12 @@ def _space() -> dict:
         run = gr.Button("Map the pictures and place mine", variant="primary", scale=0, min_width=380,
                         elem_id="insight-map")
     with gr.Row(equal_height=False):
-        plot = gr.Plot(show_label=False, scale=5, elem_id="insight-map-plot")
+        plot = gr.Plot(label="Map", show_label=False, scale=5, elem_id="insight-map-plot")
         by_features = gr.Gallery(label="Nearest in feature space: what the network finds alike", columns=2,
                                  height="100%", object_fit="contain", scale=3, elem_id="insight-by-features")
         by_pixels = gr.Gallery(label="Nearest in pixel space: alike in colour and layout", columns=2,
                                height="100%", object_fit="contain", scale=3, elem_id="insight-by-pixels")
-    caption = gr.Markdown(elem_id="insight-map-caption")
+    caption = gr.Markdown(label="Caption", elem_id="insight-map-caption")
     return {"map": run, "map_plot": plot, "by_features": by_features, "by_pixels": by_pixels, "map_caption": caption}
 
 
@@ -550,7 +550,7 @@ def _fool() -> dict:
                              allow_custom_value=True)
         run = gr.Button("Fool it", variant="primary", scale=1, elem_id="insight-fool")
     with gr.Row(equal_height=True):
-        caption = gr.Markdown(elem_id="insight-fool-caption")
+        caption = gr.Markdown(label="Caption", elem_id="insight-fool-caption")
         download = gr.File(label="The adversarial picture (PNG, the model's input size): upload it in Explore",
                            scale=0, min_width=360, height=90, elem_id="insight-download")
     with gr.Row():
