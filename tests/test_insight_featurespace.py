@@ -15,7 +15,7 @@ from cnndemo.insight.featurespace import (SpaceSettings, feature_space, feature_
 from cnndemo.insight.kept import Kept
 from cnndemo.zoo import Zoo
 
-from conftest import SHARED_DATA, SHARED_MARKERS
+from conftest import data_folder
 
 FAST = SpaceSettings(max_iter=250)  # the least t-SNE iterations scikit-learn takes: the rates do not use the map
 
@@ -29,10 +29,9 @@ def resnet():
 
 def cifar_test(per_class: int):
     """The first per_class CIFAR-10 test pictures of each class from the data folder, or a skip naming it."""
-    if not (SHARED_DATA / SHARED_MARKERS["cifar10"]).exists():
-        pytest.skip(f"CIFAR-10 ({SHARED_MARKERS['cifar10']}) is not in the data folder {SHARED_DATA}")
-    settings = DataSettings(root=str(SHARED_DATA), test_limit_per_class=per_class)
-    return load_dataset("cifar10", str(SHARED_DATA), split="test", settings=settings)
+    root = str(data_folder("cifar10"))
+    settings = DataSettings(root=root, test_limit_per_class=per_class)
+    return load_dataset("cifar10", root, split="test", settings=settings)
 
 
 @pytest.mark.slow
