@@ -10,4 +10,4 @@ from setuptools import find_packages, setup
 
 setup(packages=[*find_packages(include=["cnndemo", "cnndemo.*"]), "cnndemo._checkpoints"],
       package_dir={"cnndemo._checkpoints": "checkpoints"},
-      package_data={"cnndemo._checkpoints": ["*.safetensors", "*.json"]})
+      package_data={"cnndemo._checkpoints": ["*.safetensors", "*.json"], "cnndemo.i18n": ["ko/*.json"]})

@@ -10,7 +10,7 @@ from cnndemo.explain import ModelCache
 from cnndemo.serving import ServingLimits
 from cnndemo.zoo import Zoo
 
-from . import architecture, compare, explore, insight, learn, train, trust
+from . import architecture, compare, explore, insight, language, learn, train, trust
 from .context import AppContext
 from .common import DEFAULT_MODEL  # noqa: F401  (the model the app opens on; tests read it here)
 
@@ -21,8 +21,10 @@ INTRO = ("# cnndemo - look inside a CNN\nUpload a photo (or pick an example, or 
 
 
 def launch_options() -> dict:
-    """launch() arguments every entry point uses: the upload cap, and no served folders beyond Gradio's cache."""
-    return {"max_file_size": MAX_FILE_SIZE, "allowed_paths": [], "show_error": True}
+    """launch() arguments every entry point uses: the upload cap, no served folders beyond Gradio's cache, the
+    static text in every language and the head script that settles the page's language."""
+    return {"max_file_size": MAX_FILE_SIZE, "allowed_paths": [], "show_error": True,
+            "i18n": language.front_end(), "head": language.HEAD}
 
 
 def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
@@ -32,7 +34,9 @@ def build_demo(zoo: Zoo | None = None, cache: ModelCache | None = None,
     ctx = AppContext(zoo=zoo or Zoo(), cache=cache, limits=limits or ServingLimits.from_env())
     outputs.set_bounds(ctx.limits.outputs_max_age_s, ctx.limits.outputs_max_mb)
     with gr.Blocks(title="cnndemo - a CNN explorer", delete_cache=ctx.limits.delete_cache()) as demo:
-        gr.Markdown(INTRO)
+        with gr.Row():
+            gr.Markdown(language.T(INTRO))
+            language.language_switch(demo)
         for tab in TABS:
             tab.build(ctx)
         demo.queue(max_size=ctx.limits.queue_size, default_concurrency_limit=ctx.limits.explain_concurrency)

@@ -17,6 +17,7 @@ from cnndemo.zoo import Zoo
 from .common import SharedInputs, session_of, shared_inputs
 from .components import model_choices
 from .errors import run_guarded
+from .language import speaks
 from .sessions import Sessions
 
 
@@ -39,9 +40,10 @@ class AppContext:
 
     def bind(self, handler: Callable) -> Callable:
         """handler(ctx, ...) as an event's function: this context bound first, the name, signature (from its
-        second parameter on) and type hints kept. A bound method, not a functools.partial: Gradio reads a
-        partial's type hints as none, so a gr.Request parameter would go unfilled."""
-        return types.MethodType(handler, self)
+        second parameter on) and type hints kept, run in its request's language (language.speaks). A bound
+        method, not a functools.partial: Gradio reads a partial's type hints as none, so a gr.Request parameter
+        would go unfilled."""
+        return speaks(types.MethodType(handler, self))
 
     @property
     def shared(self) -> dict:
