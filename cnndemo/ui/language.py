@@ -32,7 +32,9 @@ HEAD = """<script>
   const lang = supported.includes(asked) ? asked : (supported.includes(browser.split("-")[0]) ? browser.split("-")[0] : "en");
   Object.defineProperty(navigator, "language", {get: () => lang});
   Object.defineProperty(navigator, "languages", {get: () => [lang]});
-  document.cookie = "%s=" + lang + "; path=/; SameSite=Lax";
+  // in a Space the app is a cross-site iframe: only a partitioned, secure cookie reaches the server there
+  const scope = location.protocol === "https:" ? "; SameSite=None; Secure; Partitioned" : "; SameSite=Lax";
+  document.cookie = "%s=" + lang + "; path=/" + scope;
   document.documentElement.lang = lang;
 })();
 </script>""" % (list(LANGUAGES), LANGUAGE_COOKIE, LANGUAGE_COOKIE)
